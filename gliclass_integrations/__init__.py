@@ -1,0 +1,22 @@
+"""GLiClass zero-shot and few-shot text classification for scikit-learn, spaCy, pandas and the command line.
+
+Importing the package is cheap: torch and transformers load when a model is first used.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+__all__ = ["GLiClass", "__version__"]
+
+if TYPE_CHECKING:
+    from .core import GLiClass
+
+
+def __getattr__(name: str) -> Any:
+    if name == "GLiClass":
+        from .core import GLiClass
+
+        return GLiClass
+    raise AttributeError(f"module 'gliclass_integrations' has no attribute {name!r}")

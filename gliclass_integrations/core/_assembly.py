@@ -1,0 +1,252 @@
+"""Build each text's token ids as the reference lays them out, without ever cutting a label.
+
+Layout (inference spec §4), with ``L`` the label block ``<<LABEL>>l1<<LABEL>>l2…<<SEP>>`` and ``E`` the
+optional few-shot block ``<<EXAMPLE>>text \\nLabels:\\n labels…<<SEP>>``:
+
+* ``prompt_first=True``:  ``[specials] L prompt+text E [specials]``
+* ``prompt_first=False``: ``[specials] text L prompt E [specials]``
+
+The ids equal those of tokenizing the whole string (see ``_tokenizer``). When the sequence is longer
+than ``max_length``, the text is shortened from its end first, then whole few-shot examples are
+dropped from the last one backwards; labels, the prompt and label descriptions are kept whole, and
+if even they do not fit, ``InputTooLongError`` says how many labels would.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..errors import InputTooLongError
+from ._requests import Example, RowRequest
+from ._tokenizer import EXAMPLE, LABEL, SENTINELS, SEP, ReservedSequenceError, StructuralTokenizer
+
+
+@dataclass(frozen=True)
+class LabelBlock:
+    ids: list[int]  # <<LABEL>> l1 … <<SEP>>
+    positions: list[int]  # index of each <<LABEL>> in ids
+
+
+@dataclass
+class RowPieces:
+    labels: LabelBlock
+    head: list[int]  # prompt (prompt_first), descriptions and text, in one tokenizer piece
+    protected: int  # leading tokens of head that belong to the prompt and descriptions
+    prompt: list[int] = field(default_factory=list)  # the prompt when the text comes first
+    examples: list[list[int]] = field(default_factory=list)  # each starts with <<EXAMPLE>>
+
+
+@dataclass(frozen=True)
+class EncodedRow:
+    ids: list[int]
+    label_positions: list[int]
+    sep_position: int
+    has_examples: bool
+    text_tokens_removed: int = 0
+    examples_dropped: int = 0
+
+
+class InputAssembler:
+    """Turns ``RowRequest``s into ``EncodedRow``s for one checkpoint."""
+
+    def __init__(
+        self, tokenizer: StructuralTokenizer, *, prompt_first: bool, max_length: int, cache_size: int = 512
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.prompt_first = prompt_first
+        self.max_length = max_length
+        self._label_blocks: OrderedDict[tuple[str, ...], LabelBlock] = OrderedDict()
+        self._example_blocks: OrderedDict[tuple[Example, ...], list[list[int]]] = OrderedDict()
+        self._cache_size = cache_size
+
+    def encode(self, rows: Sequence[RowRequest]) -> list[EncodedRow]:
+        if any(row.examples for row in rows) and self.tokenizer.example_id is None:
+            raise ValueError("few-shot examples need the <<EXAMPLE>> token, which this checkpoint's tokenizer lacks.")
+        try:
+            if self.tokenizer.independent_pieces:
+                pieces = self._pieces_one_by_one(rows)
+            else:
+                pieces = self._pieces_from_whole_strings(rows)
+        except ReservedSequenceError as error:
+            raise ValueError(str(error)) from None
+        return [self._layout(index, piece) for index, piece in enumerate(pieces)]
+
+    # -- tokenization, piece by piece (the label block and examples once per distinct value) ----------
+
+    def _pieces_one_by_one(self, rows: Sequence[RowRequest]) -> list[RowPieces]:
+        heads = self.tokenizer.encode_pieces([self._head_triple(row) for row in rows])
+        prompts: dict[tuple[str, bool], list[int]] = {}
+        if not self.prompt_first:
+            wanted = sorted({(row.prompt, bool(row.examples)) for row in rows if row.prompt})
+            encoded = self.tokenizer.encode_pieces([(SEP, p, EXAMPLE if ex else None) for p, ex in wanted])
+            prompts = {key: piece.ids for key, piece in zip(wanted, encoded)}
+        result = []
+        for row, head in zip(rows, heads):
+            boundary = len(row.lead) + (len(row.prompt) if self.prompt_first else 0)
+            result.append(
+                RowPieces(
+                    labels=self._label_block(row.labels),
+                    head=head.ids,
+                    protected=_tokens_before(head.offsets, boundary),
+                    prompt=prompts.get((row.prompt, bool(row.examples)), []),
+                    examples=self._examples(row.examples),
+                )
+            )
+        return result
+
+    def _head_triple(self, row: RowRequest) -> tuple[str | None, str, str | None]:
+        if self.prompt_first:
+            return SEP, row.prompt + row.lead + row.text, EXAMPLE if row.examples else None
+        return None, row.lead + row.text, LABEL
+
+    def _label_block(self, labels: tuple[str, ...]) -> LabelBlock:
+        block = _cached(self._label_blocks, labels, self._cache_size)
+        if block is None:
+            neighbours = [LABEL] * (len(labels) - 1) + [SEP]
+            pieces = self.tokenizer.encode_pieces([(LABEL, label, right) for label, right in zip(labels, neighbours)])
+            ids, positions = [], []
+            for piece in pieces:
+                positions.append(len(ids))
+                ids += [self.tokenizer.label_id, *piece.ids]
+            block = LabelBlock([*ids, self.tokenizer.sep_id], positions)
+            _store(self._label_blocks, labels, block, self._cache_size)
+        return block
+
+    def _examples(self, examples: tuple[Example, ...]) -> list[list[int]]:
+        if not examples:
+            return []
+        blocks = _cached(self._example_blocks, examples, self._cache_size)
+        if blocks is None:
+            neighbours = [EXAMPLE] * (len(examples) - 1) + [SEP]
+            pieces = self.tokenizer.encode_pieces(
+                [(EXAMPLE, example.body, right) for example, right in zip(examples, neighbours)]
+            )
+            blocks = [[self.tokenizer.example_id, *piece.ids] for piece in pieces]
+            _store(self._example_blocks, examples, blocks, self._cache_size)
+        return blocks
+
+    # -- tokenization of whole strings (for tokenizers whose pieces are not independent) --------------
+
+    def _pieces_from_whole_strings(self, rows: Sequence[RowRequest]) -> list[RowPieces]:
+        strings, boundaries = [], []
+        for row in rows:
+            label_part = "".join(SENTINELS[LABEL] + label for label in row.labels) + SENTINELS[SEP]
+            example_part = "".join(SENTINELS[EXAMPLE] + example.body for example in row.examples)
+            example_part += SENTINELS[SEP] if row.examples else ""
+            if self.prompt_first:
+                strings.append(label_part + row.prompt + row.lead + row.text + example_part)
+                boundaries.append(len(label_part) + len(row.prompt) + len(row.lead))
+            else:
+                strings.append(row.lead + row.text + label_part + row.prompt + example_part)
+                boundaries.append(len(row.lead))
+        encoded = self.tokenizer.encode_whole(strings)
+        return [
+            self._split_whole(row, ids, offsets, boundary)
+            for row, (ids, offsets), boundary in zip(rows, encoded, boundaries)
+        ]
+
+    def _split_whole(self, row: RowRequest, ids: list[int], offsets, boundary: int) -> RowPieces:
+        tok = self.tokenizer
+        label_at = [i for i, token in enumerate(ids) if token == tok.label_id]
+        sep_at = [i for i, token in enumerate(ids) if token == tok.sep_id]
+        example_at = [i for i, token in enumerate(ids) if token == tok.example_id]
+        expected = (len(row.labels), 1 + bool(row.examples), len(row.examples))
+        if (len(label_at), len(sep_at), len(example_at)) != expected:
+            raise ReservedSequenceError(f"structure tokens do not match the request for {row.text[:40]!r}")
+        first_label, sep = label_at[0], sep_at[0]
+        block = LabelBlock(ids[first_label : sep + 1], [i - first_label for i in label_at])
+        tail_end = example_at[0] if example_at else len(ids)
+        examples = [ids[a:b] for a, b in zip(example_at, example_at[1:] + sep_at[1:])]
+        if self.prompt_first:
+            head_start, head_end, prompt = sep + 1, tail_end, []
+        else:
+            head_start, head_end, prompt = 0, first_label, ids[sep + 1 : tail_end]
+        return RowPieces(
+            labels=block,
+            head=ids[head_start:head_end],
+            protected=_tokens_before(offsets[head_start:head_end], boundary),
+            prompt=prompt,
+            examples=examples,
+        )
+
+    # -- layout and the length budget -------------------------------------------------------------------
+
+    def _layout(self, index: int, pieces: RowPieces) -> EncodedRow:
+        tok = self.tokenizer
+        examples = list(pieces.examples)
+        fixed = len(tok.prefix) + len(tok.suffix) + len(pieces.labels.ids) + len(pieces.prompt)
+        excess = fixed + len(pieces.head) + _examples_length(examples) - self.max_length
+        head = pieces.head
+        removed = min(max(excess, 0), len(head) - pieces.protected)
+        if removed:
+            head = head[: len(head) - removed]
+            excess -= removed
+        dropped = 0
+        while excess > 0 and examples:
+            excess -= _examples_length(examples) - _examples_length(examples[:-1])
+            examples.pop()
+            dropped += 1
+        if excess > 0:
+            raise self._too_long(index, pieces)
+
+        closing = [tok.sep_id] if examples else []
+        example_ids = [token for block in examples for token in block] + closing
+        if self.prompt_first:
+            start = len(tok.prefix)
+            ids = tok.prefix + pieces.labels.ids + head + example_ids + tok.suffix
+        else:
+            start = len(tok.prefix) + len(head)
+            ids = tok.prefix + head + pieces.labels.ids + pieces.prompt + example_ids + tok.suffix
+        return EncodedRow(
+            ids=ids,
+            label_positions=[start + p for p in pieces.labels.positions],
+            sep_position=start + len(pieces.labels.ids) - 1,
+            has_examples=bool(examples),
+            text_tokens_removed=removed,
+            examples_dropped=dropped,
+        )
+
+    def _too_long(self, index: int, pieces: RowPieces) -> InputTooLongError:
+        tok = self.tokenizer
+        block = pieces.labels
+        costs = [b - a for a, b in zip(block.positions, [*block.positions[1:], len(block.ids) - 1])]
+        overhead = len(tok.prefix) + len(tok.suffix) + pieces.protected + len(pieces.prompt) + 1
+        fit, used = 0, overhead
+        for cost in costs:
+            if used + cost > self.max_length:
+                break
+            fit, used = fit + 1, used + cost
+        return InputTooLongError(
+            f"texts[{index}]: its {len(costs)} labels take {sum(costs)} tokens and, with the prompt, label "
+            f"descriptions and special tokens, need {overhead + sum(costs)} tokens, more than "
+            f"max_length={self.max_length}; only the first {fit} labels would fit. Labels are never cut: pass "
+            "fewer or shorter labels, a shorter prompt, or a larger max_length."
+        )
+
+
+def _examples_length(examples: list[list[int]]) -> int:
+    return sum(map(len, examples)) + (1 if examples else 0)
+
+
+def _tokens_before(offsets: Sequence[tuple[int, int]], boundary: int) -> int:
+    count = 0
+    for start, _ in offsets:
+        if start >= boundary:
+            break
+        count += 1
+    return count
+
+
+def _cached(cache: OrderedDict, key, size: int):
+    value = cache.get(key)
+    if value is not None:
+        cache.move_to_end(key)
+    return value
+
+
+def _store(cache: OrderedDict, key, value, size: int) -> None:
+    cache[key] = value
+    if len(cache) > size:
+        cache.popitem(last=False)

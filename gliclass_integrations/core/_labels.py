@@ -1,0 +1,80 @@
+"""Label sets: flat lists, hierarchical dicts flattened to dot notation, and nested score output."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+LabelTree = Mapping[str, Any]
+SEPARATOR = "."
+
+
+def flatten_labels(labels: Sequence[str] | LabelTree, where: str = "labels") -> tuple[str, ...]:
+    """Return the label texts fed to the model, in order.
+
+    A flat sequence of strings is returned as a tuple. A dict is flattened depth first in insertion
+    order: ``{"sentiment": ["positive", "negative"]}`` gives ``("sentiment.positive",
+    "sentiment.negative")``; values may be dicts, lists of strings or a single string.
+    """
+    if isinstance(labels, Mapping):
+        flat = tuple(_flatten_tree(labels, "", where))
+    elif isinstance(labels, str):
+        raise TypeError(f"{where} must be a list of strings or a dict, got the string {labels!r}.")
+    else:
+        flat = tuple(labels)
+        for index, label in enumerate(flat):
+            if not isinstance(label, str):
+                raise TypeError(f"{where}[{index}] must be a string, got {type(label).__name__}: {label!r}.")
+    _check_labels(flat, where)
+    return flat
+
+
+def _flatten_tree(tree: LabelTree, prefix: str, where: str):
+    for key, value in tree.items():
+        if not isinstance(key, str):
+            raise TypeError(f"{where}: label group names must be strings, got {key!r}.")
+        name = f"{prefix}{SEPARATOR}{key}" if prefix else key
+        if isinstance(value, Mapping):
+            yield from _flatten_tree(value, name, where)
+        elif isinstance(value, str):
+            yield f"{name}{SEPARATOR}{value}"
+        elif isinstance(value, Sequence):
+            for leaf in value:
+                if not isinstance(leaf, str):
+                    raise TypeError(f"{where}[{name!r}] must hold strings, got {type(leaf).__name__}: {leaf!r}.")
+                yield f"{name}{SEPARATOR}{leaf}"
+        else:
+            raise TypeError(
+                f"{where}[{name!r}] must be a dict, a list of strings or a string, got {type(value).__name__}."
+            )
+
+
+def _check_labels(labels: tuple[str, ...], where: str) -> None:
+    if not labels:
+        raise ValueError(f"{where} is empty; give at least one label.")
+    seen: dict[str, int] = {}
+    for index, label in enumerate(labels):
+        if not label.strip():
+            raise ValueError(f"{where}[{index}] is an empty label.")
+        if label in seen:
+            raise ValueError(f"{where} repeats the label {label!r} (positions {seen[label]} and {index}).")
+        seen[label] = index
+
+
+def nest_scores(structure: Sequence[str] | LabelTree, scores: Mapping[str, float]) -> dict[str, Any]:
+    """Scores shaped like the labels that were given: ``{label: score}`` or nested dicts."""
+    if not isinstance(structure, Mapping):
+        return {label: scores[label] for label in structure}
+    return _nest(structure, "", scores)
+
+
+def _nest(tree: LabelTree, prefix: str, scores: Mapping[str, float]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{SEPARATOR}{key}" if prefix else key
+        if isinstance(value, Mapping):
+            nested[key] = _nest(value, name, scores)
+        else:
+            leaves = [value] if isinstance(value, str) else value
+            nested[key] = {leaf: scores[f"{name}{SEPARATOR}{leaf}"] for leaf in leaves}
+    return nested

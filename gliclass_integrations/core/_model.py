@@ -1,0 +1,437 @@
+"""``GLiClass``: load a checkpoint and score texts against any labels."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import CheckpointError
+from ._assembly import EncodedRow, InputAssembler
+from ._checkpoint import read_json, read_weights, resolve_checkpoint
+from ._config import GLiClassConfig, parse_config
+from ._requests import Request, build_request
+from ._scores import nested_scores, predictions, probabilities
+
+DEFAULT_MAX_LENGTH = 1024
+DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
+          "float16": "float16", "fp16": "float16"}
+
+
+class GLiClass:
+    """A GLiClass zero-shot classifier, scoring any texts against any labels in one encoder pass.
+
+    Create it with :meth:`from_pretrained`. Scores equal those of the reference ``gliclass``
+    pipeline on the same checkpoint (see docs/parity.md for the documented differences: labels are
+    never truncated, and a text's scores never depend on the other texts in its batch).
+
+    Attributes
+    ----------
+    config : GLiClassConfig
+        The checkpoint's inference settings.
+    device : torch.device
+    dtype : torch.dtype
+    max_length : int
+        Longest input sequence in tokens (labels, prompt, examples and text together).
+    name_or_path : str
+        What the model was loaded from.
+    revision : str or None
+        The commit a hub id resolved to (None for a local directory).
+    batch_size : int
+        Most texts per forward pass.
+    max_batch_tokens : int
+        Most tokens (rows × longest row) per forward pass.
+
+    Examples
+    --------
+    >>> model = GLiClass.from_pretrained(checkpoint_dir)
+    >>> model.predict_proba(["I love it", "Never again"], ["positive", "negative"]).shape
+    (2, 2)
+    """
+
+    def __init__(self, network, assembler: InputAssembler, *, device, dtype, name_or_path: str,
+                 revision: str | None, batch_size: int, max_batch_tokens: int) -> None:
+        self.network = network
+        self.assembler = assembler
+        self.config: GLiClassConfig = network.config
+        self.device = device
+        self.dtype = dtype
+        self.name_or_path = name_or_path
+        self.revision = revision
+        self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
+
+    @property
+    def max_length(self) -> int:
+        return self.assembler.max_length
+
+    def __repr__(self) -> str:
+        return (
+            f"GLiClass({self.name_or_path!r}, encoder={self.config.encoder_type!r}, "
+            f"scorer={self.config.scorer_type!r}, device={str(self.device)!r}, dtype={str(self.dtype)[6:]!r})"
+        )
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike,
+        *,
+        revision: str | None = None,
+        device: Any = "auto",
+        dtype: Any = "auto",
+        max_length: int = DEFAULT_MAX_LENGTH,
+        local_files_only: bool = False,
+        cache_dir: str | os.PathLike | None = None,
+        allow_pickle: bool = False,
+        batch_size: int = 32,
+        max_batch_tokens: int = 16384,
+    ) -> GLiClass:
+        """Load a GLiClass checkpoint from a local directory or the Hugging Face hub.
+
+        Parameters
+        ----------
+        name_or_path : str or path
+            A directory holding config.json, model.safetensors and the tokenizer, or a hub id such as
+            ``"knowledgator/gliclass-multilang-mini"``.
+        revision : str, optional
+            Branch, tag or commit of a hub id.
+        device : {"auto", "cpu", "cuda", "cuda:N"} or torch.device, default="auto"
+            "auto" picks CUDA when available, else the CPU.
+        dtype : {"auto", "float32", "bfloat16", "float16"} or torch.dtype, default="auto"
+            "auto" is float32 on the CPU and bfloat16 on CUDA.
+        max_length : int, default=1024
+            Longest input in tokens. It is capped at the encoder's position limit when the encoder has a
+            table of absolute positions (BERT-like backbones).
+        local_files_only : bool, default=False
+            Never contact the hub (as does the environment variable ``HF_HUB_OFFLINE=1``).
+        cache_dir : str or path, optional
+            Hugging Face cache directory, if not the default.
+        allow_pickle : bool, default=False
+            Accept checkpoints whose weights exist only as ``pytorch_model.bin`` (pickle); they are read
+            with ``torch.load(weights_only=True)``.
+        batch_size : int, default=32
+            Most texts per forward pass.
+        max_batch_tokens : int, default=16384
+            Most tokens per forward pass (texts are sorted by length and padded per batch).
+
+        Returns
+        -------
+        GLiClass
+        """
+        from transformers import AutoTokenizer
+
+        from ._backbone import build_backbone, load_backbone_weights, position_limit
+        from ._network import GLiClassNetwork
+        from ._tokenizer import StructuralTokenizer
+
+        _check_positive("max_length", max_length)
+        _check_positive("batch_size", batch_size)
+        _check_positive("max_batch_tokens", max_batch_tokens)
+        torch_device = resolve_device(device)
+        torch_dtype = resolve_dtype(dtype, torch_device)
+        source = os.fspath(name_or_path)
+        files = resolve_checkpoint(
+            name_or_path, revision=revision, local_files_only=local_files_only, cache_dir=cache_dir,
+            allow_pickle=allow_pickle,
+        )
+        config = parse_config(read_json(files.config, source), source=f"{source}/config.json")
+        try:
+            hf_tokenizer = AutoTokenizer.from_pretrained(str(files.directory), trust_remote_code=False)
+        except Exception as error:  # tokenizers and transformers raise many unrelated types here
+            raise CheckpointError(f"{source}: cannot load the tokenizer ({error}).") from error
+        tokenizer = StructuralTokenizer(
+            hf_tokenizer, label_id=config.class_token_index, sep_id=config.text_token_index,
+            example_id=config.example_token_index,
+        )
+
+        network = GLiClassNetwork(config, build_backbone(config, torch_dtype))
+        state = read_weights(files, source)
+        backbone_state, head_state = split_weights(state, source)
+        load_backbone_weights(network.encoder_model, backbone_state, source)
+        load_head_weights(network, head_state, source)
+        network.to(device=torch_device, dtype=torch_dtype).eval()
+
+        limit = position_limit(network.encoder_model)
+        assembler = InputAssembler(
+            tokenizer, prompt_first=config.prompt_first, max_length=min(max_length, limit or max_length)
+        )
+        return cls(
+            network, assembler, device=torch_device, dtype=torch_dtype, name_or_path=source,
+            revision=files.revision, batch_size=batch_size, max_batch_tokens=max_batch_tokens,
+        )
+
+    # -- scoring ------------------------------------------------------------------------------------
+
+    def logits(
+        self,
+        texts: str | Iterable[str],
+        labels: Any,
+        *,
+        prompt: str | Sequence[str | None] | None = None,
+        examples: Sequence[Any] | None = None,
+        label_descriptions: Mapping[str, str] | None = None,
+        batch_size: int | None = None,
+        progress_bar: bool = False,
+    ) -> np.ndarray | list[np.ndarray]:
+        """Raw label logits.
+
+        Parameters
+        ----------
+        texts : str or sequence of str
+        labels : list of str, dict, or one of those per text
+            Labels shared by all texts (a list, or a dict of label groups flattened to
+            ``group.label``), or one list (or dict) per text.
+        prompt : str or sequence of str, optional
+            A task description, one for all texts or one per text.
+        examples : list of dict, or one list (or None) per text, optional
+            Few-shot examples ``{"text": ..., "labels": [...]}``.
+        label_descriptions : dict of str to str, optional
+            ``{label: description}``; rendered before the text as ``"label: description"`` pairs.
+        batch_size : int, optional
+            Most texts per forward pass for this call.
+        progress_bar : bool, default=False
+            Show a progress bar (tqdm) on stderr.
+
+        Returns
+        -------
+        ndarray of shape (n_texts, n_labels), float32, or list of 1-D arrays
+            A list with one array per text when each text has its own labels.
+        """
+        request, rows = self._score(
+            texts, labels, prompt, examples, label_descriptions, batch_size, progress_bar
+        )
+        return self._shape(request, rows)
+
+    def predict_proba(
+        self,
+        texts: str | Iterable[str],
+        labels: Any,
+        *,
+        multi_label: bool = True,
+        prompt: str | Sequence[str | None] | None = None,
+        examples: Sequence[Any] | None = None,
+        label_descriptions: Mapping[str, str] | None = None,
+        batch_size: int | None = None,
+        progress_bar: bool = False,
+    ) -> np.ndarray | list[np.ndarray]:
+        """Label scores: a sigmoid per label, or a softmax over each text's labels.
+
+        Parameters
+        ----------
+        texts, labels, prompt, examples, label_descriptions, batch_size, progress_bar
+            As for :meth:`logits`.
+        multi_label : bool, default=True
+            True: independent sigmoid scores; False: a softmax over each text's labels.
+
+        Returns
+        -------
+        ndarray of shape (n_texts, n_labels), float32, or list of 1-D arrays
+            As for :meth:`logits`.
+        """
+        request, rows = self._score(
+            texts, labels, prompt, examples, label_descriptions, batch_size, progress_bar
+        )
+        return self._shape(request, [probabilities(row, multi_label) for row in rows])
+
+    def classify(
+        self,
+        texts: str | Iterable[str],
+        labels: Any,
+        *,
+        threshold: float | Sequence[float] = 0.5,
+        multi_label: bool = True,
+        return_hierarchical: bool = False,
+        prompt: str | Sequence[str | None] | None = None,
+        examples: Sequence[Any] | None = None,
+        label_descriptions: Mapping[str, str] | None = None,
+        batch_size: int | None = None,
+        progress_bar: bool = False,
+    ) -> list[Any]:
+        """Predictions shaped like the reference pipeline's output, one entry per text.
+
+        Parameters
+        ----------
+        texts, labels, prompt, examples, label_descriptions, batch_size, progress_bar
+            As for :meth:`logits`.
+        threshold : float or sequence of float, default=0.5
+            Multi-label cut-off (score >= threshold), one for all texts or one per text.
+        multi_label : bool, default=True
+            False: one softmax over each text's labels, and the single best label is predicted.
+        return_hierarchical : bool, default=False
+            Return every label's score, nested like the labels (``{group: {label: score}}``), instead of
+            predictions.
+
+        Returns
+        -------
+        list
+            Per text, ``[{"label": ..., "score": ...}]`` in label order (labels at or above the threshold,
+            or the argmax), or with ``return_hierarchical`` a dict of all scores.
+        """
+        checked: list[list[float]] = []  # thresholds are checked before the model runs
+        request, rows = self._score(
+            texts, labels, prompt, examples, label_descriptions, batch_size, progress_bar,
+            check=lambda request: checked.append(_thresholds(threshold, len(request.rows))),
+        )
+        thresholds = checked[0]
+        results = []
+        for row, structure, logits, cut in zip(request.rows, request.structures, rows, thresholds):
+            scores = probabilities(logits, multi_label)
+            if return_hierarchical:
+                results.append(nested_scores(structure, row.labels, scores))
+            else:
+                results.append(predictions(row.labels, scores, threshold=cut, multi_label=multi_label))
+        return results
+
+    # -- internals ----------------------------------------------------------------------------------
+
+    def encode(self, request: Request) -> list[EncodedRow]:
+        rows = self.assembler.encode(request.rows)
+        _warn_if_shortened(rows, self.max_length)
+        return rows
+
+    def _score(self, texts, labels, prompt, examples, label_descriptions, batch_size, progress_bar, check=None):
+        """Validate everything, then run the model: ``(request, logits per text)``."""
+        from ._engine import run_batches
+
+        request = build_request(
+            texts, labels, prompt=prompt, examples=examples, label_descriptions=label_descriptions
+        )
+        if batch_size is not None:
+            _check_positive("batch_size", batch_size)
+        if check is not None:
+            check(request)
+        rows = self.encode(request)
+        progress = _progress(len(rows)) if progress_bar and rows else None
+        try:
+            logits = run_batches(
+                self.network, rows, pad_id=self.assembler.tokenizer.pad_id, device=self.device,
+                batch_size=batch_size or self.batch_size, max_batch_tokens=self.max_batch_tokens,
+                on_batch=progress.update if progress is not None else None,
+            )
+        finally:
+            if progress is not None:
+                progress.close()
+        return request, logits
+
+    @staticmethod
+    def _shape(request: Request, rows: list[np.ndarray]):
+        if request.shared_labels is None:
+            return rows
+        if not rows:
+            return np.zeros((0, len(request.shared_labels)), dtype=np.float32)
+        return np.stack(rows).astype(np.float32, copy=False)
+
+
+def resolve_device(device: Any):
+    import torch
+
+    if isinstance(device, torch.device):
+        resolved = device
+    elif device is None or device == "auto":
+        resolved = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    elif isinstance(device, str):
+        if device.strip().lower() == "gpu":
+            raise ValueError("device='gpu' is not a torch device; use 'cuda' (or 'cuda:0', 'cuda:1', ...).")
+        try:
+            resolved = torch.device(device)
+        except RuntimeError as error:
+            raise ValueError(f"device={device!r} is not a torch device ({error}).") from None
+    else:
+        raise TypeError(f"device must be 'auto', a device string or a torch.device, got {type(device).__name__}.")
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={str(resolved)!r} was requested but CUDA is not available; use 'cpu' or 'auto'.")
+    return resolved
+
+
+def resolve_dtype(dtype: Any, device):
+    import torch
+
+    if isinstance(dtype, torch.dtype):
+        if dtype not in (torch.float32, torch.bfloat16, torch.float16):
+            raise ValueError(f"dtype must be float32, bfloat16 or float16, got {dtype}.")
+        return dtype
+    if dtype is None or dtype == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if isinstance(dtype, str) and dtype.lower() in DTYPES:
+        return getattr(torch, DTYPES[dtype.lower()])
+    raise ValueError(f"dtype must be 'auto', 'float32', 'bfloat16' or 'float16', got {dtype!r}.")
+
+
+def split_weights(state: dict, source: str) -> tuple[dict, dict]:
+    """Backbone weights (``model.encoder_model.*``) and head weights (the rest of ``model.*``)."""
+    backbone, head, other = {}, {}, []
+    for key, tensor in state.items():
+        if key.startswith("model.encoder_model."):
+            backbone[key[len("model.encoder_model."):]] = tensor
+        elif key.startswith("model."):
+            head[key[len("model."):]] = tensor
+        else:
+            other.append(key)
+    if other:
+        raise CheckpointError(f"{source}: unexpected weights outside the model: {', '.join(sorted(other)[:8])}.")
+    return backbone, head
+
+
+def load_head_weights(network, state: dict, source: str) -> None:
+    expected = {
+        name: tensor for name, tensor in network.state_dict().items() if not name.startswith("encoder_model.")
+    }
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        details = [f"missing: {', '.join(missing[:8])}"] if missing else []
+        details += [f"unexpected: {', '.join(unexpected[:8])}"] if unexpected else []
+        raise CheckpointError(
+            f"{source}: the head weights do not match config.json ({'; '.join(details)}); the config and the "
+            "weights come from different models, or the file is damaged."
+        )
+    for name, tensor in state.items():
+        if tuple(tensor.shape) != tuple(expected[name].shape):
+            raise CheckpointError(
+                f"{source}: weight {name} has shape {tuple(tensor.shape)} but config.json implies "
+                f"{tuple(expected[name].shape)}."
+            )
+    network.load_state_dict({**network.state_dict(), **state})
+
+
+def _thresholds(threshold: float | Sequence[float], n_texts: int) -> list[float]:
+    if isinstance(threshold, (int, float)) and not isinstance(threshold, bool):
+        return [float(threshold)] * n_texts
+    values = list(threshold)
+    if len(values) != n_texts:
+        raise ValueError(f"threshold has {len(values)} values for {n_texts} texts; give one or one per text.")
+    return [float(value) for value in values]
+
+
+def _check_positive(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+
+
+def _warn_if_shortened(rows: list[EncodedRow], max_length: int) -> None:
+    shortened = [i for i, row in enumerate(rows) if row.text_tokens_removed]
+    dropped = [i for i, row in enumerate(rows) if row.examples_dropped]
+    if not shortened and not dropped:
+        return
+    parts = []
+    if shortened:
+        first = shortened[0]
+        parts.append(
+            f"{len(shortened)} of {len(rows)} texts were shortened from the end (texts[{first}] lost "
+            f"{rows[first].text_tokens_removed} tokens)"
+        )
+    if dropped:
+        parts.append(f"{len(dropped)} texts lost few-shot examples (texts[{dropped[0]}] first)")
+    warnings.warn(
+        f"Inputs longer than max_length={max_length} tokens: {'; '.join(parts)}. Labels are never cut.",
+        stacklevel=4,
+    )
+
+
+def _progress(total: int):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="text", desc="gliclass")

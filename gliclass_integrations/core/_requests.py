@@ -1,0 +1,196 @@
+"""Turn the caller's arguments (texts, labels, prompt, examples, descriptions) into one request per text.
+
+Everything is checked here, with errors that name the argument and the row, so later stages can
+trust their input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ._labels import flatten_labels
+
+EXAMPLE_LABELS_INTRO = " \nLabels:\n "  # between an example's text and its labels (training format)
+
+
+@dataclass(frozen=True)
+class Example:
+    """One few-shot example: its text and its labels joined as the model saw them in training."""
+
+    text: str
+    labels: str
+
+    @property
+    def body(self) -> str:
+        return f"{self.text}{EXAMPLE_LABELS_INTRO}{self.labels}"
+
+
+@dataclass(frozen=True)
+class RowRequest:
+    """Everything that goes into one text's input sequence."""
+
+    text: str
+    labels: tuple[str, ...]
+    prompt: str = ""
+    lead: str = ""  # rendered label descriptions, placed before the text and never shortened
+    examples: tuple[Example, ...] = ()
+
+
+@dataclass(frozen=True)
+class Request:
+    rows: list[RowRequest]
+    shared_labels: tuple[str, ...] | None  # None when every text has its own labels
+    structures: list[Any]  # per text, the labels as given (for nested output)
+    single_text: bool
+
+
+def build_request(
+    texts: str | Iterable[str],
+    labels: Any,
+    *,
+    prompt: str | Sequence[str | None] | None = None,
+    examples: Sequence[Any] | None = None,
+    label_descriptions: Mapping[str, str] | None = None,
+) -> Request:
+    text_list, single = normalize_texts(texts)
+    n = len(text_list)
+    shared, per_text, structures = normalize_labels(labels, n)
+    prompts = normalize_prompt(prompt, n)
+    example_lists = normalize_examples(examples, n)
+    descriptions = normalize_descriptions(label_descriptions, shared if shared is not None else per_text)
+    rows = []
+    for index, text in enumerate(text_list):
+        row_labels = shared if shared is not None else per_text[index]
+        rows.append(
+            RowRequest(
+                text=text,
+                labels=row_labels,
+                prompt=prompts[index],
+                lead=render_descriptions(row_labels, descriptions),
+                examples=example_lists[index],
+            )
+        )
+    return Request(rows=rows, shared_labels=shared, structures=structures, single_text=single)
+
+
+def normalize_texts(texts: str | Iterable[str], where: str = "texts") -> tuple[list[str], bool]:
+    """A list of strings, and whether a single string was given."""
+    if isinstance(texts, str):
+        return [texts], True
+    if texts is None:
+        raise TypeError(f"{where} must be a string or a sequence of strings, got None.")
+    if getattr(texts, "ndim", 1) != 1:
+        raise ValueError(f"{where} must be one-dimensional, got an array of shape {getattr(texts, 'shape', '?')}.")
+    values = getattr(texts, "values", texts) if hasattr(texts, "index") else texts  # a pandas Series
+    if isinstance(values, Mapping) or not isinstance(values, Iterable):
+        raise TypeError(f"{where} must be a string or a sequence of strings, got {type(texts).__name__}.")
+    result = list(values)
+    for index, text in enumerate(result):
+        if not isinstance(text, str):
+            raise TypeError(f"{where}[{index}] is {type(text).__name__} ({text!r}); expected str.")
+    return result, False
+
+
+def normalize_labels(labels: Any, n_texts: int):
+    """``(shared, per_text, structures)``: shared labels or one label tuple per text."""
+    if isinstance(labels, Mapping):
+        return flatten_labels(labels), None, [labels] * n_texts
+    if labels is None or isinstance(labels, str) or not isinstance(labels, Iterable):
+        raise TypeError(
+            "labels must be a list of strings, a dict of label groups, or one of those per text; "
+            f"got {type(labels).__name__}: {labels!r}."
+        )
+    items = list(labels)
+    if all(isinstance(item, str) for item in items):
+        return flatten_labels(items), None, [items] * n_texts
+    if not all(isinstance(item, (Mapping, list, tuple)) for item in items):
+        raise TypeError(
+            "labels mixes strings with lists or dicts; give one flat list for all texts or one list (or dict) per text."
+        )
+    if len(items) != n_texts:
+        raise ValueError(f"labels has {len(items)} per-text label lists for {n_texts} texts.")
+    flat = [flatten_labels(item, where=f"labels[{index}]") for index, item in enumerate(items)]
+    return None, flat, items
+
+
+def normalize_prompt(prompt: str | Sequence[str | None] | None, n_texts: int) -> list[str]:
+    if prompt is None:
+        return [""] * n_texts
+    if isinstance(prompt, str):
+        return [prompt] * n_texts
+    prompts = list(prompt)
+    if len(prompts) != n_texts:
+        raise ValueError(f"prompt has {len(prompts)} entries for {n_texts} texts; give one string or one per text.")
+    for index, item in enumerate(prompts):
+        if item is not None and not isinstance(item, str):
+            raise TypeError(f"prompt[{index}] is {type(item).__name__}; expected str or None.")
+    return [item or "" for item in prompts]
+
+
+def normalize_examples(examples: Sequence[Any] | None, n_texts: int) -> list[tuple[Example, ...]]:
+    """One tuple of examples per text: shared (a list of dicts) or per text (a list of lists or None)."""
+    if examples is None:
+        return [()] * n_texts
+    if isinstance(examples, (str, Mapping)) or not isinstance(examples, Iterable):
+        raise TypeError("examples must be a list of {'text', 'labels'} dicts, or one such list (or None) per text.")
+    items = list(examples)
+    if all(isinstance(item, Mapping) for item in items):
+        shared = tuple(_example(item, f"examples[{index}]") for index, item in enumerate(items))
+        return [shared] * n_texts
+    if not all(item is None or isinstance(item, (list, tuple)) for item in items):
+        raise TypeError("examples mixes dicts with lists; give one list of dicts, or one list (or None) per text.")
+    if len(items) != n_texts:
+        raise ValueError(f"examples has {len(items)} per-text lists for {n_texts} texts.")
+    return [
+        tuple(_example(example, f"examples[{row}][{index}]") for index, example in enumerate(item or ()))
+        for row, item in enumerate(items)
+    ]
+
+
+def _example(item: Any, where: str) -> Example:
+    if not isinstance(item, Mapping):
+        raise TypeError(f"{where} must be a dict with 'text' and 'labels', got {type(item).__name__}.")
+    text = item.get("text")
+    if not isinstance(text, str):
+        raise TypeError(f"{where}['text'] must be a string, got {type(text).__name__}.")
+    if "labels" in item:
+        labels = item["labels"]
+    elif "true_labels" in item:
+        labels = item["true_labels"]
+    else:
+        raise ValueError(f"{where} has no 'labels' (the labels that apply to the example text).")
+    if isinstance(labels, str):
+        return Example(text, labels)
+    if not isinstance(labels, (list, tuple)) or not all(isinstance(label, str) for label in labels):
+        raise TypeError(f"{where}['labels'] must be a list of strings or a string, got {labels!r}.")
+    return Example(text, ", ".join(labels))
+
+
+def normalize_descriptions(
+    descriptions: Mapping[str, str] | None, labels: tuple[str, ...] | list[tuple[str, ...]]
+) -> dict[str, str]:
+    if not descriptions:
+        return {}
+    if not isinstance(descriptions, Mapping):
+        raise TypeError(
+            f"label_descriptions must be a dict of label -> description, got {type(descriptions).__name__}."
+        )
+    known = set(labels) if isinstance(labels, tuple) else {label for row in labels for label in row}
+    for label, description in descriptions.items():
+        if label not in known:
+            raise ValueError(f"label_descriptions has a description for {label!r}, which is not among the labels.")
+        if not isinstance(description, str) or not description.strip():
+            raise TypeError(f"label_descriptions[{label!r}] must be a non-empty string, got {description!r}.")
+    return dict(descriptions)
+
+
+def render_descriptions(labels: tuple[str, ...], descriptions: Mapping[str, str]) -> str:
+    """``"label: description"`` for each described label, in label order, space-joined, then one space.
+
+    This is the text that GLiClass training inserts next to the text when it augments with
+    descriptions; here it always goes before the text.
+    """
+    parts = [f"{label}: {descriptions[label]}" for label in labels if label in descriptions]
+    return " ".join(parts) + " " if parts else ""

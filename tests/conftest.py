@@ -1,0 +1,63 @@
+"""Shared fixtures: tiny checkpoints built once per test session, and the reference pipeline."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+os.environ.setdefault("PYTHONHASHSEED", "0")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import checkpoints  # noqa: E402
+
+_BUILT: dict[tuple, Path] = {}
+_LOADED: dict[tuple, object] = {}
+
+
+@pytest.fixture(scope="session")
+def checkpoint_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("checkpoints")
+
+
+@pytest.fixture(scope="session")
+def make_checkpoint(checkpoint_root):
+    """``make_checkpoint(encoder, head, seed=0)`` -> path of a saved tiny checkpoint (built once)."""
+
+    def make(encoder: str = "deberta", head: str = "multilang", seed: int = 0) -> Path:
+        key = (encoder, head, seed)
+        if key not in _BUILT:
+            _BUILT[key] = checkpoints.build_checkpoint(
+                checkpoint_root / f"{encoder}-{head}-{seed}", encoder, checkpoints.HEADS[head], seed=seed
+            )
+        return _BUILT[key]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def load_model(make_checkpoint):
+    """``load_model(encoder, head)`` -> our GLiClass on the CPU in float32 (loaded once)."""
+    from gliclass_integrations import GLiClass
+
+    def load(encoder: str = "deberta", head: str = "multilang", **options) -> GLiClass:
+        key = ("ours", encoder, head, tuple(sorted(options.items())))
+        if key not in _LOADED:
+            _LOADED[key] = GLiClass.from_pretrained(make_checkpoint(encoder, head), device="cpu", **options)
+        return _LOADED[key]
+
+    return load
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(make_checkpoint) -> Path:
+    """The default tiny checkpoint: mDeBERTa-like encoder with the released multilang head layout."""
+    return make_checkpoint("deberta", "multilang")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(load_model):
+    return load_model("deberta", "multilang")
