@@ -361,3 +361,16 @@ def load_reference(path: Path, head: dict | None = None):
     if head is not None:
         patch_reference(model, head)
     return model, AutoTokenizer.from_pretrained(str(path))
+
+
+def fill_hub_cache(cache_dir: Path, repo_id: str, checkpoint: Path, commit: str | None = None) -> str:
+    """Put ``checkpoint`` into a Hugging Face cache under ``repo_id`` (branch main); returns the commit."""
+    import hashlib
+    import shutil
+
+    commit = commit or hashlib.sha1(f"{repo_id}:{checkpoint}".encode()).hexdigest()
+    folder = Path(cache_dir) / ("models--" + repo_id.replace("/", "--"))
+    shutil.copytree(checkpoint, folder / "snapshots" / commit, dirs_exist_ok=True)
+    (folder / "refs").mkdir(parents=True, exist_ok=True)
+    (folder / "refs" / "main").write_text(commit)
+    return commit

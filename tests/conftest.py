@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("PYTHONHASHSEED", "0")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import checkpoints  # noqa: E402
+import checkpoints
 
 _BUILT: dict[tuple, Path] = {}
 _LOADED: dict[tuple, object] = {}
@@ -61,3 +61,33 @@ def tiny_checkpoint(make_checkpoint) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model(load_model):
     return load_model("deberta", "multilang")
+
+
+DEFAULT_MODEL = "knowledgator/gliclass-multilang-mini"
+
+
+@pytest.fixture(scope="session")
+def hub_cache(tmp_path_factory, tiny_checkpoint) -> Path:
+    """A Hugging Face cache in which the default model id holds the tiny checkpoint."""
+    cache = tmp_path_factory.mktemp("hub-cache")
+    checkpoints.fill_hub_cache(cache, DEFAULT_MODEL, tiny_checkpoint)
+    return cache
+
+
+@pytest.fixture
+def offline_hub(monkeypatch, hub_cache) -> Path:
+    """Offline mode, with ``hub_cache`` as the default cache (for code that names hub ids)."""
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub_cache))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hub_cache))
+    return hub_cache
+
+
+@pytest.fixture
+def cli_environment(hub_cache) -> dict[str, str]:
+    """Environment for running the command line in a subprocess against the offline cache."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(hub_cache))
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env

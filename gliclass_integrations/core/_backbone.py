@@ -71,14 +71,23 @@ def _is_t5(backbone: torch.nn.Module) -> bool:
 
 
 def position_limit(backbone: torch.nn.Module) -> int | None:
-    """The longest input the backbone can embed, when it uses a table of absolute positions."""
-    config = backbone.config
-    uses_table = getattr(config, "position_embedding_type", None) == "absolute" or (
-        getattr(config, "model_type", "") == "deberta-v2" and getattr(config, "position_biased_input", False)
-    )
-    if not uses_table:
-        return None
-    limit = int(config.max_position_embeddings)
-    if config.model_type in {"roberta", "xlm-roberta", "camembert", "xlm-roberta-xl"}:
-        limit -= (config.pad_token_id or 0) + 1  # positions are counted from pad_token_id + 1
-    return limit
+    """The longest input the backbone can embed, when it has a table of absolute positions.
+
+    RoBERTa-style tables number positions from ``padding_idx + 1``, which shortens them.
+    """
+    limits = [
+        module.num_embeddings - (module.padding_idx + 1 if module.padding_idx is not None else 0)
+        for name, module in backbone.named_modules()
+        if name.endswith("position_embeddings") and isinstance(module, torch.nn.Embedding)
+    ]
+    return min(limits) if limits else None
+
+
+def keep_float32_parts(backbone: torch.nn.Module, dtype: torch.dtype) -> None:
+    """In float16, keep the modules transformers keeps in float32 (T5's ``wo``) in float32."""
+    names = set(getattr(backbone, "_keep_in_fp32_modules", None) or ())
+    if dtype != torch.float16 or not names:
+        return
+    for name, module in backbone.named_modules():
+        if names.intersection(name.split(".")):
+            module.float()

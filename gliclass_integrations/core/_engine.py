@@ -64,14 +64,18 @@ def run_batches(
     max_batch_tokens: int,
     on_batch: Callable[[int], None] | None = None,
 ) -> list[np.ndarray]:
-    """Float32 logits of every row (one array per row, one value per label), in input order."""
+    """Logits of every row (one array per row, one value per label), in input order.
+
+    Float32, or float64 when the network runs in float64.
+    """
     results: list[np.ndarray | None] = [None] * len(rows)
     plan = plan_batches([len(row.ids) for row in rows], batch_size=batch_size, max_batch_tokens=max_batch_tokens)
     with torch.inference_mode():
         for indices in plan:
             batch_rows = [rows[i] for i in indices]
             logits = network(collate(batch_rows, pad_id, device))
-            host = logits.float().cpu().numpy()  # one transfer per batch
+            host_dtype = torch.float64 if logits.dtype == torch.float64 else torch.float32
+            host = logits.to(host_dtype).cpu().numpy()  # one transfer per batch
             for slot, index in enumerate(indices):
                 results[index] = host[slot, : len(rows[index].label_positions)].copy()
             if on_batch is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -17,8 +18,10 @@ from ._requests import Request, build_request
 from ._scores import nested_scores, predictions, probabilities
 
 DEFAULT_MAX_LENGTH = 1024
-DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
-          "float16": "float16", "fp16": "float16"}
+DTYPES = {
+    "float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
+    "float16": "float16", "fp16": "float16", "float64": "float64", "fp64": "float64",
+}
 
 
 class GLiClass:
@@ -100,8 +103,8 @@ class GLiClass:
             Branch, tag or commit of a hub id.
         device : {"auto", "cpu", "cuda", "cuda:N"} or torch.device, default="auto"
             "auto" picks CUDA when available, else the CPU.
-        dtype : {"auto", "float32", "bfloat16", "float16"} or torch.dtype, default="auto"
-            "auto" is float32 on the CPU and bfloat16 on CUDA.
+        dtype : {"auto", "float32", "bfloat16", "float16", "float64"} or torch.dtype, default="auto"
+            "auto" is float32 on the CPU and bfloat16 on CUDA. float64 is for numerical checks.
         max_length : int, default=1024
             Longest input in tokens. It is capped at the encoder's position limit when the encoder has a
             table of absolute positions (BERT-like backbones).
@@ -123,7 +126,7 @@ class GLiClass:
         """
         from transformers import AutoTokenizer
 
-        from ._backbone import build_backbone, load_backbone_weights, position_limit
+        from ._backbone import build_backbone, keep_float32_parts, load_backbone_weights, position_limit
         from ._network import GLiClassNetwork
         from ._tokenizer import StructuralTokenizer
 
@@ -139,7 +142,8 @@ class GLiClass:
         )
         config = parse_config(read_json(files.config, source), source=f"{source}/config.json")
         try:
-            hf_tokenizer = AutoTokenizer.from_pretrained(str(files.directory), trust_remote_code=False)
+            with _quiet_transformers():  # it warns that config.json's model_type is not one of its own
+                hf_tokenizer = AutoTokenizer.from_pretrained(str(files.directory), trust_remote_code=False)
         except Exception as error:  # tokenizers and transformers raise many unrelated types here
             raise CheckpointError(f"{source}: cannot load the tokenizer ({error}).") from error
         tokenizer = StructuralTokenizer(
@@ -153,6 +157,7 @@ class GLiClass:
         load_backbone_weights(network.encoder_model, backbone_state, source)
         load_head_weights(network, head_state, source)
         network.to(device=torch_device, dtype=torch_dtype).eval()
+        keep_float32_parts(network.encoder_model, torch_dtype)
 
         limit = position_limit(network.encoder_model)
         assembler = InputAssembler(
@@ -197,8 +202,9 @@ class GLiClass:
 
         Returns
         -------
-        ndarray of shape (n_texts, n_labels), float32, or list of 1-D arrays
-            A list with one array per text when each text has its own labels.
+        ndarray of shape (n_texts, n_labels), or list of 1-D arrays
+            Float32 (float64 for a float64 model). A list with one array per text when each text has
+            its own labels.
         """
         request, rows = self._score(
             texts, labels, prompt, examples, label_descriptions, batch_size, progress_bar
@@ -322,7 +328,7 @@ class GLiClass:
             return rows
         if not rows:
             return np.zeros((0, len(request.shared_labels)), dtype=np.float32)
-        return np.stack(rows).astype(np.float32, copy=False)
+        return np.stack(rows)
 
 
 def resolve_device(device: Any):
@@ -350,14 +356,14 @@ def resolve_dtype(dtype: Any, device):
     import torch
 
     if isinstance(dtype, torch.dtype):
-        if dtype not in (torch.float32, torch.bfloat16, torch.float16):
-            raise ValueError(f"dtype must be float32, bfloat16 or float16, got {dtype}.")
+        if dtype not in (torch.float32, torch.bfloat16, torch.float16, torch.float64):
+            raise ValueError(f"dtype must be float32, bfloat16, float16 or float64, got {dtype}.")
         return dtype
     if dtype is None or dtype == "auto":
         return torch.bfloat16 if device.type == "cuda" else torch.float32
     if isinstance(dtype, str) and dtype.lower() in DTYPES:
         return getattr(torch, DTYPES[dtype.lower()])
-    raise ValueError(f"dtype must be 'auto', 'float32', 'bfloat16' or 'float16', got {dtype!r}.")
+    raise ValueError(f"dtype must be 'auto', 'float32', 'bfloat16', 'float16' or 'float64', got {dtype!r}.")
 
 
 def split_weights(state: dict, source: str) -> tuple[dict, dict]:
@@ -429,6 +435,18 @@ def _warn_if_shortened(rows: list[EncodedRow], max_length: int) -> None:
         f"Inputs longer than max_length={max_length} tokens: {'; '.join(parts)}. Labels are never cut.",
         stacklevel=4,
     )
+
+
+@contextmanager
+def _quiet_transformers():
+    from transformers.utils import logging
+
+    level = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(level)
 
 
 def _progress(total: int):

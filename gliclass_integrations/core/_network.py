@@ -127,10 +127,11 @@ class GLiClassNetwork(nn.Module):
             is_label.scatter_(1, batch.label_positions, True)
             inside &= ~is_label[:, :length]
         slot = torch.where(inside, slot, torch.full_like(slot, n_labels))  # slot C collects the rest
-        sums = torch.zeros(n_rows, n_labels + 1, width, dtype=torch.float32, device=hidden.device)
-        sums.scatter_add_(1, slot[..., None].expand(-1, -1, width), hidden.float())
-        counts = torch.zeros(n_rows, n_labels + 1, dtype=torch.float32, device=hidden.device)
-        counts.scatter_add_(1, slot, torch.ones_like(slot, dtype=torch.float32))
+        accumulate = torch.promote_types(hidden.dtype, torch.float32)  # never sum in half precision
+        sums = torch.zeros(n_rows, n_labels + 1, width, dtype=accumulate, device=hidden.device)
+        sums.scatter_add_(1, slot[..., None].expand(-1, -1, width), hidden.to(accumulate))
+        counts = torch.zeros(n_rows, n_labels + 1, dtype=accumulate, device=hidden.device)
+        counts.scatter_add_(1, slot, torch.ones_like(slot, dtype=accumulate))
         return (sums[:, :n_labels] / counts[:, :n_labels, None].clamp(min=1)).to(hidden.dtype)
 
     # -- text ---------------------------------------------------------------------------------------

@@ -97,7 +97,9 @@ def normalize_labels(labels: Any, n_texts: int):
     """``(shared, per_text, structures)``: shared labels or one label tuple per text."""
     if isinstance(labels, Mapping):
         return flatten_labels(labels), None, [labels] * n_texts
-    if labels is None or isinstance(labels, str) or not isinstance(labels, Iterable):
+    if isinstance(labels, str):
+        raise TypeError(f"labels must be a list of labels, got the string {labels!r}; wrap it in a list: [{labels!r}].")
+    if labels is None or not isinstance(labels, Iterable):
         raise TypeError(
             "labels must be a list of strings, a dict of label groups, or one of those per text; "
             f"got {type(labels).__name__}: {labels!r}."

@@ -10,22 +10,26 @@ import numpy as np
 from ._labels import nest_scores
 
 
+def _result_dtype(logits: np.ndarray) -> np.dtype:
+    return np.float64 if np.asarray(logits).dtype == np.float64 else np.float32
+
+
 def sigmoid(logits: np.ndarray) -> np.ndarray:
-    """Independent label probabilities (multi-label), float32."""
+    """Independent label probabilities (multi-label); float32 unless the logits are float64."""
     x = np.asarray(logits, dtype=np.float64)
     out = np.empty_like(x)
     positive = x >= 0
     out[positive] = 1.0 / (1.0 + np.exp(-x[positive]))
     exp_x = np.exp(x[~positive])
     out[~positive] = exp_x / (1.0 + exp_x)
-    return out.astype(np.float32)
+    return out.astype(_result_dtype(logits))
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
-    """Probabilities over each row's labels (single-label), float32."""
+    """Probabilities over each row's labels (single-label); float32 unless the logits are float64."""
     x = np.asarray(logits, dtype=np.float64)
     exp_x = np.exp(x - x.max(axis=-1, keepdims=True))
-    return (exp_x / exp_x.sum(axis=-1, keepdims=True)).astype(np.float32)
+    return (exp_x / exp_x.sum(axis=-1, keepdims=True)).astype(_result_dtype(logits))
 
 
 def probabilities(logits: np.ndarray, multi_label: bool) -> np.ndarray:
