@@ -102,7 +102,7 @@ class InputAssembler:
         return None, row.lead + row.text, LABEL
 
     def _label_block(self, labels: tuple[str, ...]) -> LabelBlock:
-        block = _cached(self._label_blocks, labels, self._cache_size)
+        block = _cached(self._label_blocks, labels)
         if block is None:
             neighbours = [LABEL] * (len(labels) - 1) + [SEP]
             pieces = self.tokenizer.encode_pieces([(LABEL, label, right) for label, right in zip(labels, neighbours)])
@@ -117,7 +117,7 @@ class InputAssembler:
     def _examples(self, examples: tuple[Example, ...]) -> list[list[int]]:
         if not examples:
             return []
-        blocks = _cached(self._example_blocks, examples, self._cache_size)
+        blocks = _cached(self._example_blocks, examples)
         if blocks is None:
             neighbours = [EXAMPLE] * (len(examples) - 1) + [SEP]
             pieces = self.tokenizer.encode_pieces(
@@ -239,7 +239,7 @@ def _tokens_before(offsets: Sequence[tuple[int, int]], boundary: int) -> int:
     return count
 
 
-def _cached(cache: OrderedDict, key, size: int):
+def _cached(cache: OrderedDict, key):
     value = cache.get(key)
     if value is not None:
         cache.move_to_end(key)

@@ -7,7 +7,7 @@ are ignored.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import CheckpointError, UnsupportedCheckpointError
@@ -46,7 +46,6 @@ class GLiClassConfig:
     encoder_layer_id: int = -1
     use_segment_embeddings: bool = False
     encoder_model_name: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def encoder_type(self) -> str:
@@ -114,7 +113,7 @@ def parse_config(raw: dict[str, Any], source: str = "config.json") -> GLiClassCo
     ):
         if raw.get(name) is not None:
             values[name] = raw[name]
-    config = GLiClassConfig(**values, extra=raw)
+    config = GLiClassConfig(**values)
     _check(config, source)
     return config
 

@@ -206,10 +206,8 @@ class GLiClass:
             Float32 (float64 for a float64 model). A list with one array per text when each text has
             its own labels.
         """
-        request, rows = self._score(
-            texts, labels, prompt, examples, label_descriptions, batch_size, progress_bar
-        )
-        return self._shape(request, rows)
+        request = build_request(texts, labels, prompt=prompt, examples=examples, label_descriptions=label_descriptions)
+        return self._shape(request, self._run(request, batch_size, progress_bar))
 
     def predict_proba(
         self,
@@ -237,9 +235,8 @@ class GLiClass:
         ndarray of shape (n_texts, n_labels), float32, or list of 1-D arrays
             As for :meth:`logits`.
         """
-        request, rows = self._score(
-            texts, labels, prompt, examples, label_descriptions, batch_size, progress_bar
-        )
+        request = build_request(texts, labels, prompt=prompt, examples=examples, label_descriptions=label_descriptions)
+        rows = self._run(request, batch_size, progress_bar)
         return self._shape(request, [probabilities(row, multi_label) for row in rows])
 
     def classify(
@@ -276,12 +273,9 @@ class GLiClass:
             Per text, ``[{"label": ..., "score": ...}]`` in label order (labels at or above the threshold,
             or the argmax), or with ``return_hierarchical`` a dict of all scores.
         """
-        checked: list[list[float]] = []  # thresholds are checked before the model runs
-        request, rows = self._score(
-            texts, labels, prompt, examples, label_descriptions, batch_size, progress_bar,
-            check=lambda request: checked.append(_thresholds(threshold, len(request.rows))),
-        )
-        thresholds = checked[0]
+        request = build_request(texts, labels, prompt=prompt, examples=examples, label_descriptions=label_descriptions)
+        thresholds = _thresholds(threshold, len(request.rows))
+        rows = self._run(request, batch_size, progress_bar)
         results = []
         for row, structure, logits, cut in zip(request.rows, request.structures, rows, thresholds):
             scores = probabilities(logits, multi_label)
@@ -294,25 +288,20 @@ class GLiClass:
     # -- internals ----------------------------------------------------------------------------------
 
     def encode(self, request: Request) -> list[EncodedRow]:
+        """Token ids and positions of every text of a request (warns when texts were shortened)."""
         rows = self.assembler.encode(request.rows)
         _warn_if_shortened(rows, self.max_length)
         return rows
 
-    def _score(self, texts, labels, prompt, examples, label_descriptions, batch_size, progress_bar, check=None):
-        """Validate everything, then run the model: ``(request, logits per text)``."""
+    def _run(self, request: Request, batch_size: int | None, progress_bar: bool) -> list[np.ndarray]:
         from ._engine import run_batches
 
-        request = build_request(
-            texts, labels, prompt=prompt, examples=examples, label_descriptions=label_descriptions
-        )
         if batch_size is not None:
             _check_positive("batch_size", batch_size)
-        if check is not None:
-            check(request)
         rows = self.encode(request)
         progress = _progress(len(rows)) if progress_bar and rows else None
         try:
-            logits = run_batches(
+            return run_batches(
                 self.network, rows, pad_id=self.assembler.tokenizer.pad_id, device=self.device,
                 batch_size=batch_size or self.batch_size, max_batch_tokens=self.max_batch_tokens,
                 on_batch=progress.update if progress is not None else None,
@@ -320,7 +309,6 @@ class GLiClass:
         finally:
             if progress is not None:
                 progress.close()
-        return request, logits
 
     @staticmethod
     def _shape(request: Request, rows: list[np.ndarray]):
@@ -433,7 +421,7 @@ def _warn_if_shortened(rows: list[EncodedRow], max_length: int) -> None:
         parts.append(f"{len(dropped)} texts lost few-shot examples (texts[{dropped[0]}] first)")
     warnings.warn(
         f"Inputs longer than max_length={max_length} tokens: {'; '.join(parts)}. Labels are never cut.",
-        stacklevel=4,
+        stacklevel=5,  # _warn_if_shortened < encode < _run < logits/predict_proba/classify < caller
     )
 
 

@@ -43,7 +43,6 @@ class Request:
     rows: list[RowRequest]
     shared_labels: tuple[str, ...] | None  # None when every text has its own labels
     structures: list[Any]  # per text, the labels as given (for nested output)
-    single_text: bool
 
 
 def build_request(
@@ -54,7 +53,7 @@ def build_request(
     examples: Sequence[Any] | None = None,
     label_descriptions: Mapping[str, str] | None = None,
 ) -> Request:
-    text_list, single = normalize_texts(texts)
+    text_list = normalize_texts(texts)
     n = len(text_list)
     shared, per_text, structures = normalize_labels(labels, n)
     prompts = normalize_prompt(prompt, n)
@@ -72,13 +71,13 @@ def build_request(
                 examples=example_lists[index],
             )
         )
-    return Request(rows=rows, shared_labels=shared, structures=structures, single_text=single)
+    return Request(rows=rows, shared_labels=shared, structures=structures)
 
 
-def normalize_texts(texts: str | Iterable[str], where: str = "texts") -> tuple[list[str], bool]:
-    """A list of strings, and whether a single string was given."""
+def normalize_texts(texts: str | Iterable[str], where: str = "texts") -> list[str]:
+    """A list of strings (a single string is a list of one)."""
     if isinstance(texts, str):
-        return [texts], True
+        return [texts]
     if texts is None:
         raise TypeError(f"{where} must be a string or a sequence of strings, got None.")
     if getattr(texts, "ndim", 1) != 1:
@@ -90,7 +89,7 @@ def normalize_texts(texts: str | Iterable[str], where: str = "texts") -> tuple[l
     for index, text in enumerate(result):
         if not isinstance(text, str):
             raise TypeError(f"{where}[{index}] is {type(text).__name__} ({text!r}); expected str.")
-    return result, False
+    return result
 
 
 def normalize_labels(labels: Any, n_texts: int):

@@ -141,13 +141,6 @@ class StructuralTokenizer:
         """Encode whole sequences (structure given as sentinels) without special tokens."""
         return [(e.ids, e.offsets) for e in self._backend.encode_batch(list(strings), add_special_tokens=False)]
 
-    def is_structure(self, token_id: int) -> bool:
-        return token_id in self._structure_ids
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        """Number of tokens of each text on its own (no special tokens)."""
-        return [len(e.ids) for e in self._backend.encode_batch(list(texts), add_special_tokens=False)]
-
 
 def _reserved_message(text: str) -> str:
     return (

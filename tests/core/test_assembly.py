@@ -177,5 +177,6 @@ def test_shortening_warns_once_per_call(load_model):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model.logits([LONG_TEXT, "short", LONG_TEXT], ["positive", "negative"])
-    messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
-    assert len(messages) == 1 and "2 of 3 texts were shortened" in messages[0]
+    shortened = [w for w in caught if issubclass(w.category, UserWarning)]
+    assert len(shortened) == 1 and "2 of 3 texts were shortened" in str(shortened[0].message)
+    assert shortened[0].filename == __file__  # points at the caller's line
