@@ -13,11 +13,13 @@ import io
 import json
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
 from typing import Any, TextIO
 
 from .core._labels import flatten_labels
+from .core._scores import predictions
 
 DEFAULT_MODEL = "knowledgator/gliclass-multilang-mini"
 INPUT_FORMATS = ("csv", "jsonl", "parquet", "lines")
@@ -124,9 +126,8 @@ def run_classify(arguments: argparse.Namespace) -> int:
 
 
 def _predicted(labels: list[str], scores, arguments) -> list[str]:
-    if arguments.single_label:
-        return [labels[int(scores.argmax())]]
-    return [label for label, score in zip(labels, scores) if score >= arguments.threshold]
+    found = predictions(labels, scores, threshold=arguments.threshold, multi_label=not arguments.single_label)
+    return [item["label"] for item in found]
 
 
 # -- input ------------------------------------------------------------------------------------------
@@ -277,24 +278,18 @@ class RowWriter:
             self.stream.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
 
 
-class _open_output:
-    def __init__(self, target: str) -> None:
-        self.target = target
-        self.stream: TextIO | None = None
-
-    def __enter__(self) -> TextIO:
-        if self.target == "-":
-            self.stream = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="", write_through=True)
-        else:
-            self.stream = open(self.target, "w", encoding="utf-8", newline="")
-        return self.stream
-
-    def __exit__(self, *exc_info) -> None:
-        if self.target == "-":
-            self.stream.flush()
-            self.stream.detach()
-        else:
-            self.stream.close()
+@contextmanager
+def _open_output(target: str) -> Iterator[TextIO]:
+    if target != "-":
+        with open(target, "w", encoding="utf-8", newline="") as stream:
+            yield stream
+        return
+    stream = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="", write_through=True)
+    try:
+        yield stream
+    finally:
+        stream.flush()
+        stream.detach()  # leave sys.stdout open
 
 
 def _progress_bar():
