@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -12,6 +13,7 @@ import numpy as np
 
 from ..errors import CheckpointError
 from ._assembly import EncodedRow, InputAssembler
+from ._cache import LogitCache, row_key
 from ._checkpoint import read_json, read_weights, resolve_checkpoint
 from ._config import GLiClassConfig, parse_config
 from ._requests import Request, build_request
@@ -56,7 +58,8 @@ class GLiClass:
     """
 
     def __init__(self, network, assembler: InputAssembler, *, device, dtype, name_or_path: str,
-                 revision: str | None, batch_size: int, max_batch_tokens: int) -> None:
+                 revision: str | None, batch_size: int, max_batch_tokens: int,
+                 position_limit: int | None = None, checkpoint_version: str = "") -> None:
         self.network = network
         self.assembler = assembler
         self.config: GLiClassConfig = network.config
@@ -66,10 +69,39 @@ class GLiClass:
         self.revision = revision
         self.batch_size = batch_size
         self.max_batch_tokens = max_batch_tokens
+        self.position_limit = position_limit
+        self.checkpoint_version = checkpoint_version
+        self._variants: dict[int, GLiClass] = {}
 
     @property
     def max_length(self) -> int:
         return self.assembler.max_length
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies what this model computes: checkpoint and its version, dtype, device type, max_length.
+
+        Two models with the same fingerprint give the same logits for the same input (see
+        :class:`LogitCache`). For a hub id the version is the resolved commit; for a local directory it
+        is the size and modification time of the weight files.
+        """
+        fields = (self.name_or_path, self.checkpoint_version, str(self.dtype), self.device.type, str(self.max_length))
+        return "\x1f".join(fields)
+
+    def with_max_length(self, max_length: int) -> GLiClass:
+        """This model with another ``max_length``, sharing the weights (capped as in from_pretrained)."""
+        _check_positive("max_length", max_length)
+        effective = min(max_length, self.position_limit or max_length)
+        if effective == self.max_length:
+            return self
+        if effective not in self._variants:
+            variant = copy.copy(self)
+            variant.assembler = InputAssembler(
+                self.assembler.tokenizer, prompt_first=self.assembler.prompt_first, max_length=effective
+            )
+            variant._variants = self._variants
+            self._variants[effective] = variant
+        return self._variants[effective]
 
     def __repr__(self) -> str:
         return (
@@ -166,6 +198,7 @@ class GLiClass:
         return cls(
             network, assembler, device=torch_device, dtype=torch_dtype, name_or_path=source,
             revision=files.revision, batch_size=batch_size, max_batch_tokens=max_batch_tokens,
+            position_limit=limit, checkpoint_version=files.revision or _file_versions(files.weights),
         )
 
     # -- scoring ------------------------------------------------------------------------------------
@@ -180,6 +213,7 @@ class GLiClass:
         label_descriptions: Mapping[str, str] | None = None,
         batch_size: int | None = None,
         progress_bar: bool = False,
+        cache: LogitCache | None = None,
     ) -> np.ndarray | list[np.ndarray]:
         """Raw label logits.
 
@@ -199,6 +233,9 @@ class GLiClass:
             Most texts per forward pass for this call.
         progress_bar : bool, default=False
             Show a progress bar (tqdm) on stderr.
+        cache : LogitCache, optional
+            Look each text's logits up here first, run the model only for the others (each distinct
+            input once) and store their results.
 
         Returns
         -------
@@ -207,7 +244,7 @@ class GLiClass:
             its own labels.
         """
         request = build_request(texts, labels, prompt=prompt, examples=examples, label_descriptions=label_descriptions)
-        return self._shape(request, self._run(request, batch_size, progress_bar))
+        return self._shape(request, self._run(request, batch_size, progress_bar, cache))
 
     def predict_proba(
         self,
@@ -220,12 +257,13 @@ class GLiClass:
         label_descriptions: Mapping[str, str] | None = None,
         batch_size: int | None = None,
         progress_bar: bool = False,
+        cache: LogitCache | None = None,
     ) -> np.ndarray | list[np.ndarray]:
         """Label scores: a sigmoid per label, or a softmax over each text's labels.
 
         Parameters
         ----------
-        texts, labels, prompt, examples, label_descriptions, batch_size, progress_bar
+        texts, labels, prompt, examples, label_descriptions, batch_size, progress_bar, cache
             As for :meth:`logits`.
         multi_label : bool, default=True
             True: independent sigmoid scores; False: a softmax over each text's labels.
@@ -236,7 +274,7 @@ class GLiClass:
             As for :meth:`logits`.
         """
         request = build_request(texts, labels, prompt=prompt, examples=examples, label_descriptions=label_descriptions)
-        rows = self._run(request, batch_size, progress_bar)
+        rows = self._run(request, batch_size, progress_bar, cache)
         return self._shape(request, [probabilities(row, multi_label) for row in rows])
 
     def classify(
@@ -252,12 +290,13 @@ class GLiClass:
         label_descriptions: Mapping[str, str] | None = None,
         batch_size: int | None = None,
         progress_bar: bool = False,
+        cache: LogitCache | None = None,
     ) -> list[Any]:
         """Predictions shaped like the reference pipeline's output, one entry per text.
 
         Parameters
         ----------
-        texts, labels, prompt, examples, label_descriptions, batch_size, progress_bar
+        texts, labels, prompt, examples, label_descriptions, batch_size, progress_bar, cache
             As for :meth:`logits`.
         threshold : float or sequence of float, default=0.5
             Multi-label cut-off (score >= threshold), one for all texts or one per text.
@@ -275,7 +314,7 @@ class GLiClass:
         """
         request = build_request(texts, labels, prompt=prompt, examples=examples, label_descriptions=label_descriptions)
         thresholds = _thresholds(threshold, len(request.rows))
-        rows = self._run(request, batch_size, progress_bar)
+        rows = self._run(request, batch_size, progress_bar, cache)
         results = []
         for row, structure, logits, cut in zip(request.rows, request.structures, rows, thresholds):
             scores = probabilities(logits, multi_label)
@@ -293,11 +332,31 @@ class GLiClass:
         _warn_if_shortened(rows, self.max_length)
         return rows
 
-    def _run(self, request: Request, batch_size: int | None, progress_bar: bool) -> list[np.ndarray]:
-        from ._engine import run_batches
-
+    def _run(
+        self, request: Request, batch_size: int | None, progress_bar: bool, cache: LogitCache | None = None
+    ) -> list[np.ndarray]:
         if batch_size is not None:
             _check_positive("batch_size", batch_size)
+        if cache is None:
+            return self._compute(request, batch_size, progress_bar)
+        keys = [row_key(self.fingerprint, row) for row in request.rows]
+        results = [cache.get(key) for key in keys]
+        first_miss: dict[bytes, int] = {}  # each distinct missing input runs once
+        for index, (key, found) in enumerate(zip(keys, results)):
+            if found is None:
+                first_miss.setdefault(key, index)
+        if not first_miss:
+            return results
+        todo = list(first_miss.values())
+        missing = Request([request.rows[i] for i in todo], request.shared_labels, [request.structures[i] for i in todo])
+        computed = dict(zip(first_miss, self._compute(missing, batch_size, progress_bar)))
+        for key, logits in computed.items():
+            cache.put(key, logits)
+        return [found if found is not None else computed[key].copy() for key, found in zip(keys, results)]
+
+    def _compute(self, request: Request, batch_size: int | None, progress_bar: bool) -> list[np.ndarray]:
+        from ._engine import run_batches
+
         rows = self.encode(request)
         progress = _progress(len(rows)) if progress_bar and rows else None
         try:
@@ -391,6 +450,11 @@ def load_head_weights(network, state: dict, source: str) -> None:
     network.load_state_dict({**network.state_dict(), **state})
 
 
+def _file_versions(paths: Sequence[os.PathLike]) -> str:
+    stats = [os.stat(path) for path in paths]
+    return ",".join(f"{os.fspath(path)}:{stat.st_size}:{stat.st_mtime_ns}" for path, stat in zip(paths, stats))
+
+
 def _thresholds(threshold: float | Sequence[float], n_texts: int) -> list[float]:
     if isinstance(threshold, (int, float)) and not isinstance(threshold, bool):
         return [float(threshold)] * n_texts
@@ -421,7 +485,7 @@ def _warn_if_shortened(rows: list[EncodedRow], max_length: int) -> None:
         parts.append(f"{len(dropped)} texts lost few-shot examples (texts[{dropped[0]}] first)")
     warnings.warn(
         f"Inputs longer than max_length={max_length} tokens: {'; '.join(parts)}. Labels are never cut.",
-        stacklevel=5,  # _warn_if_shortened < encode < _run < logits/predict_proba/classify < caller
+        stacklevel=6,  # _warn_if_shortened < encode < _compute < _run < logits/predict_proba/classify < caller
     )
 
 
