@@ -8,15 +8,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["GLiClass", "__version__"]
+__all__ = ["GLiClass", "MultiLabelThresholdTuner", "ZeroShotClassifier", "__version__"]
 
 if TYPE_CHECKING:
     from .core import GLiClass
+    from .sklearn import MultiLabelThresholdTuner, ZeroShotClassifier
+
+_LAZY = {
+    "GLiClass": "core",
+    "ZeroShotClassifier": "sklearn",  # needs the [sklearn] extra
+    "MultiLabelThresholdTuner": "sklearn",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name == "GLiClass":
-        from .core import GLiClass
+    if name in _LAZY:
+        import importlib
 
-        return GLiClass
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'gliclass_integrations' has no attribute {name!r}")

@@ -93,3 +93,15 @@ def test_docstring_examples(tiny_checkpoint):
             failures += result.failed
             attempts += result.attempted
     assert attempts > 0 and failures == 0
+
+
+def test_install_hints_name_extras_that_exist():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extras = set(project["optional-dependencies"])
+    hints = set()
+    for path in [*(ROOT / "gliclass_integrations").rglob("*.py"), *DOCUMENTS]:
+        hints |= set(re.findall(r"gliclass-integrations\[(\w+)\]", path.read_text(encoding="utf-8")))
+        hints |= set(re.findall(r'pip install -e "\.\[(\w+)\]"', path.read_text(encoding="utf-8")))
+    assert {"sklearn", "parquet", "test"} <= hints and hints <= extras, hints - extras

@@ -2,7 +2,12 @@
 
 from ._cache import LogitCache, shared_logit_cache
 from ._config import GLiClassConfig
+from ._labels import flatten_labels
 from ._model import GLiClass
 from ._registry import clear_model_cache, shared_model
+from ._requests import text_column
 
-__all__ = ["GLiClass", "GLiClassConfig", "LogitCache", "clear_model_cache", "shared_logit_cache", "shared_model"]
+__all__ = [
+    "GLiClass", "GLiClassConfig", "LogitCache", "clear_model_cache", "flatten_labels", "shared_logit_cache",
+    "shared_model", "text_column",
+]

@@ -92,6 +92,37 @@ def normalize_texts(texts: str | Iterable[str], where: str = "texts") -> list[st
     return result
 
 
+def text_column(X: Any, where: str = "X") -> list[str]:
+    """The texts of a 1-D collection: list, ndarray of shape (n,) or (n, 1), Series or one-column DataFrame.
+
+    A bare string is refused (it is one text, not a collection of texts), and so is any non-string
+    item, with its row named; nothing is converted or dropped silently.
+    """
+    if X is None or isinstance(X, (str, bytes)):
+        what = "None" if X is None else f"a single {type(X).__name__}"
+        raise TypeError(f"{where} must be a collection of texts (list, array, Series or one-column DataFrame), "
+                        f"got {what}; wrap a single text in a list.")
+    if hasattr(X, "columns") and hasattr(X, "iloc"):  # a pandas DataFrame
+        if X.shape[1] != 1:
+            raise ValueError(
+                f"{where} is a DataFrame with {X.shape[1]} columns; give the text column only, e.g. df['text']."
+            )
+        X = X.iloc[:, 0]
+    shape = getattr(X, "shape", None)
+    if shape is not None and len(shape) == 2 and shape[1] == 1:
+        X = X[:, 0]
+    elif shape is not None and len(shape) != 1:
+        raise ValueError(f"{where} must be one-dimensional (or one column), got an array of shape {shape}.")
+    values = list(X.to_numpy() if hasattr(X, "to_numpy") else X)
+    for index, text in enumerate(values):
+        if not isinstance(text, str):
+            raise TypeError(
+                f"{where}[{index}] is {text!r} ({type(text).__name__}); expected str. Fill or drop missing texts "
+                "first (e.g. Series.fillna('') or dropna())."
+            )
+    return values
+
+
 def normalize_labels(labels: Any, n_texts: int):
     """``(shared, per_text, structures)``: shared labels or one label tuple per text."""
     if isinstance(labels, Mapping):
