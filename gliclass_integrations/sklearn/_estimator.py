@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..core import flatten_labels, shared_logit_cache, shared_model, text_column
 from ..core._scores import probabilities
-from ._sklearn_compat import Interval, StrOptions, _fit_context
+from ._sklearn_compat import Interval, StrOptions, _fit_context, _get_output_config
 from ._targets import Target, indicator, multilabel_rows, read_target, single_label_rows
 
 DEFAULT_MODEL = "knowledgator/gliclass-multilang-mini"
@@ -255,7 +255,13 @@ class ZeroShotClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples, n_classes)
         """
-        return self.predict_proba(X)
+        scores = self.predict_proba(X)
+        if _is_series(X) and _get_output_config("transform", self)["dense"] == "pandas":
+            # scikit-learn 1.6 keeps the index of a DataFrame input only, not of a Series
+            import pandas as pd
+
+            return pd.DataFrame(scores, index=X.index, columns=self.get_feature_names_out())
+        return scores
 
     def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> np.ndarray:
         """Fit, then return the score matrix of ``X``.
@@ -394,6 +400,10 @@ def stratified_sample(rows: list[tuple[str, ...]], n: int, random_state: np.rand
                 chosen.append(int(queue.pop(0)))
     rest = [i for i in random_state.permutation(len(rows)) if i not in taken]
     return chosen + [int(i) for i in rest[: n - len(chosen)]]
+
+
+def _is_series(X: Any) -> bool:
+    return hasattr(X, "index") and hasattr(X, "iloc") and not hasattr(X, "columns")
 
 
 def _texts(X: Any) -> list[str]:

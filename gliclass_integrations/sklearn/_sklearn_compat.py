@@ -2,5 +2,6 @@
 
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._set_output import _get_output_config
 
-__all__ = ["HasMethods", "Interval", "StrOptions", "_fit_context"]
+__all__ = ["HasMethods", "Interval", "StrOptions", "_fit_context", "_get_output_config"]

@@ -263,6 +263,19 @@ def test_scores_feed_a_downstream_model(make):
     assert stacked[-1].coef_.shape == (1, 3)
 
 
+def test_column_transformer_feeds_the_text_column(make):
+    from sklearn.compose import ColumnTransformer
+
+    frame = pd.DataFrame({"text": make_texts(6, seed=9), "stars": [1, 5, 3, 4, 2, 5]})
+    scorer = make(labels=LABELS, multi_label=True)
+    columns = ColumnTransformer([("zero_shot", scorer, ["text"])], remainder="passthrough")
+    features = columns.fit_transform(frame, ["a", "b"] * 3)  # the downstream target is not read by the scorer
+    expected = make(labels=LABELS, multi_label=True).fit(frame["text"]).predict_proba(frame["text"])
+    np.testing.assert_allclose(features[:, :3], expected, atol=1e-12)
+    np.testing.assert_array_equal(features[:, 3], frame["stars"])
+    assert columns.get_feature_names_out()[:3].tolist() == [f"zero_shot__{label}" for label in LABELS]
+
+
 @pytest.mark.parametrize("cache", [True, False])
 def test_grid_search_over_threshold_encodes_each_text_once_per_context(make, encoded, cache):
     texts = make_texts(30, seed=4)
