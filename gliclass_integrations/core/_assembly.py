@@ -14,6 +14,7 @@ if even they do not fit, ``InputTooLongError`` says how many labels would.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -239,14 +240,19 @@ def _tokens_before(offsets: Sequence[tuple[int, int]], boundary: int) -> int:
     return count
 
 
+_cache_lock = threading.Lock()  # models are shared across threads (joblib's threading backend, servers)
+
+
 def _cached(cache: OrderedDict, key):
-    value = cache.get(key)
-    if value is not None:
-        cache.move_to_end(key)
-    return value
+    with _cache_lock:
+        value = cache.get(key)
+        if value is not None:
+            cache.move_to_end(key)
+        return value
 
 
 def _store(cache: OrderedDict, key, value, size: int) -> None:
-    cache[key] = value
-    if len(cache) > size:
-        cache.popitem(last=False)
+    with _cache_lock:
+        cache[key] = value
+        if len(cache) > size:
+            cache.popitem(last=False)

@@ -359,3 +359,15 @@ def test_clone_and_unpickle_share_the_process_model(make, tiny_checkpoint):
     finally:
         handle.remove()
     assert loads and shared_model(str(tiny_checkpoint), device="cpu") is model  # the same weights served all three
+
+
+def test_threads_share_one_model_and_agree(make, fresh_caches):
+    from joblib import Parallel, delayed, parallel_config
+
+    texts = make_texts(40, seed=10)
+    clf = make(labels=LABELS, multi_label=True, cache=False).fit(texts)
+    alone = clf.predict_proba(texts)
+    with parallel_config(backend="threading", n_jobs=4):
+        parts = Parallel()(delayed(clf.predict_proba)(texts[i::4]) for i in range(4))
+    for i, part in enumerate(parts):
+        np.testing.assert_allclose(part, alone[i::4], atol=1e-5)
