@@ -394,17 +394,17 @@ class GLiClass:
     def _run_with_progress(self, request: Request, batch_size: int | None, progress_bar: bool) -> list[np.ndarray]:
         progress = _progress(len(request.rows)) if progress_bar and request.rows else None
         try:
-            return self._run(request, batch_size, self._runner(), progress)
+            return self._run(request, batch_size, self._runner(), progress, stacklevel=4)
         finally:
             if progress is not None:
                 progress.close()
 
-    def _run(self, request: Request, batch_size: int | None, runner, progress) -> list[np.ndarray]:
+    def _run(self, request: Request, batch_size: int | None, runner, progress, *, stacklevel: int) -> list[np.ndarray]:
         from ._engine import run_batches
 
         if batch_size is not None:
             _check_positive("batch_size", batch_size)
-        rows = self.encode(request, stacklevel=3)  # _run < public method or _stream < caller
+        rows = self.encode(request, stacklevel=stacklevel)  # counted from here (1) to the caller
         return run_batches(
             runner, rows, batch_size=batch_size or self.batch_size, max_batch_tokens=self.max_batch_tokens,
             on_batch=progress.update if progress is not None else None,
@@ -435,7 +435,7 @@ class GLiClass:
             while chunk := list(islice(iterator, chunk_size)):
                 request = build_request(chunk, labels, **options)
                 del chunk
-                for row in self._run(request, batch_size, runner, progress):
+                for row in self._run(request, batch_size, runner, progress, stacklevel=3):
                     yield row if transform is None else transform(row)
         finally:
             if progress is not None:
