@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--output-format", choices=OUTPUT_FORMATS, help="default: from --output's extension, else csv"
     )
     classify.add_argument(
-        "--batch-size", type=int, help="most texts per forward pass (default: as many as 16384 tokens allow)"
+        "--batch-size", type=int, help="most texts per forward pass (default: as many as the token budget allows)"
     )
     classify.add_argument("--max-length", type=int, default=1024, help="most tokens per input (default: 1024)")
     classify.add_argument("--chunk-size", type=int, default=2048, help="rows read and written at a time")

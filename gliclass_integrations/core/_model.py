@@ -19,7 +19,9 @@ from ._requests import Request, build_request
 from ._scores import nested_scores, predictions, probabilities
 
 DEFAULT_MAX_LENGTH = 1024
-DEFAULT_MAX_BATCH_TOKENS = 16384
+# Measured (docs/benchmarks.md): GPUs gain from large batches; on the CPU, batches beyond about 2k tokens
+# are 2-3x slower per text (their attention matrices leave the caches).
+DEFAULT_MAX_BATCH_TOKENS = {"cuda": 16384, "cpu": 1024}
 DEFAULT_CHUNK_SIZE = 1024
 DTYPES = {
     "float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
@@ -93,7 +95,7 @@ class GLiClass:
         cache_dir: str | os.PathLike | None = None,
         allow_pickle: bool = False,
         batch_size: int | None = None,
-        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+        max_batch_tokens: int | None = None,
     ) -> GLiClass:
         """Load a GLiClass checkpoint from a local directory or the Hugging Face hub.
 
@@ -121,9 +123,10 @@ class GLiClass:
         batch_size : int, optional
             Most texts per forward pass. By default only ``max_batch_tokens`` limits a batch, so that
             short texts share large batches.
-        max_batch_tokens : int, default=16384
+        max_batch_tokens : int, optional
             Most tokens per forward pass (texts are sorted by length and padded per batch); peak memory
-            grows with it. On CUDA, a batch that runs out of memory is split in halves and retried.
+            grows with it. Default: 16384 on CUDA, 1024 on the CPU. A batch that runs out of device
+            memory is split in halves and retried.
 
         Returns
         -------
@@ -138,8 +141,10 @@ class GLiClass:
         _check_positive("max_length", max_length)
         if batch_size is not None:
             _check_positive("batch_size", batch_size)
-        _check_positive("max_batch_tokens", max_batch_tokens)
         torch_device = resolve_device(device)
+        if max_batch_tokens is None:
+            max_batch_tokens = DEFAULT_MAX_BATCH_TOKENS["cuda" if torch_device.type == "cuda" else "cpu"]
+        _check_positive("max_batch_tokens", max_batch_tokens)
         torch_dtype = resolve_dtype(dtype, torch_device)
         source = os.fspath(name_or_path)
         files = resolve_checkpoint(

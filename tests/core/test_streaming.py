@@ -153,6 +153,17 @@ def test_default_batches_fill_the_token_budget(load_model):
     assert all(rows * width <= 1000 for rows, width in shapes)
 
 
+def test_default_token_budget_on_the_cpu(tiny_model):
+    assert tiny_model.device.type == "cpu" and tiny_model.max_batch_tokens == 1024
+    shapes, handle = batch_shapes(tiny_model)
+    try:
+        tiny_model.logits(same_length_texts(300), LABELS)
+    finally:
+        handle.remove()
+    assert len(shapes) > 1 and all(rows * width <= 1024 for rows, width in shapes)
+    assert sum(rows for rows, _ in shapes) == 300
+
+
 def test_batch_size_still_caps_rows(load_model):
     model = load_model("deberta", "multilang")
     shapes, handle = batch_shapes(model)
