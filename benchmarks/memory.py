@@ -34,9 +34,12 @@ def texts(count: int, seed: int = 0):
         yield " ".join(f"w{rng.randrange(throughput.N_WORDS - 2000)}" for _ in range(rng.randint(8, 40)))
 
 
-def child(checkpoint: str, count: int, n_labels: int) -> None:
+def child(checkpoint: str, count: int, n_labels: int, threads: int) -> None:
+    import torch
+
     from gliclass_integrations import GLiClass
 
+    torch.set_num_threads(threads)
     model = GLiClass.from_pretrained(checkpoint, device="cpu")
     labels = throughput.make_labels(n_labels)
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -55,10 +58,11 @@ def main() -> int:
     parser.add_argument("--counts", default="10000,100000")
     parser.add_argument("--shape", default="tiny")
     parser.add_argument("--labels", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: robust on a shared CPU)")
     parser.add_argument("--child", nargs=2, metavar=("CHECKPOINT", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child[0], int(args.child[1]), args.labels)
+        child(args.child[0], int(args.child[1]), args.labels, args.threads)
         return 0
     with tempfile.TemporaryDirectory() as folder:
         throughput.build_checkpoint(args.shape, Path(folder))
@@ -66,7 +70,8 @@ def main() -> int:
         print("|---|---|---|---|---|")
         peaks = []
         for count in map(int, args.counts.split(",")):
-            command = [sys.executable, __file__, "--labels", str(args.labels), "--child", folder, str(count)]
+            command = [sys.executable, __file__, "--labels", str(args.labels), "--threads", str(args.threads),
+                       "--child", folder, str(count)]
             result = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
             peaks.append(result["peak_rss_mb"])
             print(f"| {result['texts']} | {result['peak_rss_mb']:.0f} | {result['after_load_mb']:.0f} | "
