@@ -19,8 +19,8 @@ from ._requests import Request, build_request
 from ._scores import nested_scores, predictions, probabilities
 
 DEFAULT_MAX_LENGTH = 1024
-# Measured (docs/benchmarks.md): GPUs gain from large batches; on the CPU, batches beyond about 2k tokens
-# are 2-3x slower per text (their attention matrices leave the caches).
+# GPUs gain from large batches; on the CPU, batches beyond about 2k tokens measured 2-3x slower per
+# text (docs/benchmarks.md).
 DEFAULT_MAX_BATCH_TOKENS = {"cuda": 16384, "cpu": 1024}
 DEFAULT_CHUNK_SIZE = 1024
 DTYPES = {
