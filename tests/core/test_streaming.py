@@ -193,7 +193,7 @@ def fail_above(model, monkeypatch, most_rows: int) -> list[int]:
 
 
 def test_out_of_memory_splits_the_batch_and_keeps_every_result_in_order(load_model, monkeypatch):
-    model = load_model("deberta", "multilang", dtype="float64")
+    model = load_model("deberta", "multilang", dtype="float64", max_batch_tokens=16384)
     texts = MIXED * 3
     expected = model.logits(texts, LABELS, batch_size=16)
     attempts = fail_above(model, monkeypatch, most_rows=3)
