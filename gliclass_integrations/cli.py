@@ -63,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument(
         "--output-format", choices=OUTPUT_FORMATS, help="default: from --output's extension, else csv"
     )
-    classify.add_argument("--batch-size", type=int, default=32, help="most texts per forward pass (default: 32)")
+    classify.add_argument(
+        "--batch-size", type=int, help="most texts per forward pass (default: as many as the token budget allows)"
+    )
     classify.add_argument("--max-length", type=int, default=1024, help="most tokens per input (default: 1024)")
     classify.add_argument("--chunk-size", type=int, default=2048, help="rows read and written at a time")
     progress = classify.add_mutually_exclusive_group()

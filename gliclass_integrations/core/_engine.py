@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -11,24 +12,31 @@ from ._assembly import EncodedRow
 from ._network import Batch, GLiClassNetwork
 
 
-def plan_batches(lengths: Sequence[int], *, batch_size: int, max_batch_tokens: int) -> list[list[int]]:
+def plan_batches(lengths: Sequence[int], *, batch_size: int | None, max_batch_tokens: int) -> list[list[int]]:
     """Row indices grouped into batches, longest rows first.
 
-    A batch holds at most ``batch_size`` rows and, padded to its longest row, at most
-    ``max_batch_tokens`` tokens (a single row longer than that still gets a batch of its own).
+    A batch holds, padded to its longest row, at most ``max_batch_tokens`` tokens and, unless
+    ``batch_size`` is None, at most ``batch_size`` rows (a single row longer than the budget still
+    gets a batch of its own).
     """
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    most_rows = batch_size if batch_size is not None else len(order)
     batches: list[list[int]] = []
     current: list[int] = []
     for index in order:
         longest = lengths[current[0]] if current else lengths[index]
-        if current and (len(current) >= batch_size or (len(current) + 1) * longest > max_batch_tokens):
+        if current and (len(current) >= most_rows or (len(current) + 1) * longest > max_batch_tokens):
             batches.append(current)
             current = []
         current.append(index)
     if current:
         batches.append(current)
     return batches
+
+
+def padded_tokens(rows: Sequence[EncodedRow]) -> int:
+    """Tokens of a batch once padded to its longest row."""
+    return len(rows) * max(len(row.ids) for row in rows)
 
 
 def collate(rows: Sequence[EncodedRow], pad_id: int, device: torch.device) -> Batch:
@@ -54,13 +62,61 @@ def collate(rows: Sequence[EncodedRow], pad_id: int, device: torch.device) -> Ba
     )
 
 
+class BatchRunner:
+    """Runs batches of rows; a batch that runs out of device memory is split in halves and retried.
+
+    After an out-of-memory error, batches at least as large (in padded tokens) as the one that
+    failed are split before they are tried, so one error does not repeat on every later batch.
+    """
+
+    def __init__(self, network: GLiClassNetwork, *, pad_id: int, device: torch.device) -> None:
+        self.network = network
+        self.pad_id = pad_id
+        self.device = device
+        self.token_limit: int | None = None
+
+    def run(self, rows: Sequence[EncodedRow]) -> list[np.ndarray]:
+        """Logits of each row (one value per label), in the order of ``rows``."""
+        tokens = padded_tokens(rows)
+        if len(rows) > 1 and self.token_limit is not None and tokens > self.token_limit:
+            return self._halves(rows)
+        try:
+            return self._forward(rows)
+        except torch.OutOfMemoryError:
+            if len(rows) == 1:
+                raise
+        # Retried outside the except block, so that the failed attempt's tensors can be freed.
+        self._lower_limit(tokens, len(rows))
+        return self._halves(rows)
+
+    def _forward(self, rows: Sequence[EncodedRow]) -> list[np.ndarray]:
+        logits = self.network(collate(rows, self.pad_id, self.device))
+        host_dtype = torch.float64 if logits.dtype == torch.float64 else torch.float32
+        host = logits.to(host_dtype).cpu().numpy()  # one transfer per batch
+        return [host[slot, : len(row.label_positions)].copy() for slot, row in enumerate(rows)]
+
+    def _halves(self, rows: Sequence[EncodedRow]) -> list[np.ndarray]:
+        middle = len(rows) // 2
+        return self.run(rows[:middle]) + self.run(rows[middle:])
+
+    def _lower_limit(self, tokens: int, n_rows: int) -> None:
+        if self.token_limit is None:
+            warnings.warn(
+                f"Out of device memory on a batch of {n_rows} texts ({tokens} padded tokens); splitting "
+                "batches and continuing. A smaller max_batch_tokens avoids the failed attempts.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        self.token_limit = min(tokens - 1, self.token_limit or tokens)
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
 def run_batches(
-    network: GLiClassNetwork,
+    runner: BatchRunner,
     rows: Sequence[EncodedRow],
     *,
-    pad_id: int,
-    device: torch.device,
-    batch_size: int,
+    batch_size: int | None,
     max_batch_tokens: int,
     on_batch: Callable[[int], None] | None = None,
 ) -> list[np.ndarray]:
@@ -72,12 +128,8 @@ def run_batches(
     plan = plan_batches([len(row.ids) for row in rows], batch_size=batch_size, max_batch_tokens=max_batch_tokens)
     with torch.inference_mode():
         for indices in plan:
-            batch_rows = [rows[i] for i in indices]
-            logits = network(collate(batch_rows, pad_id, device))
-            host_dtype = torch.float64 if logits.dtype == torch.float64 else torch.float32
-            host = logits.to(host_dtype).cpu().numpy()  # one transfer per batch
-            for slot, index in enumerate(indices):
-                results[index] = host[slot, : len(rows[index].label_positions)].copy()
+            for index, logits in zip(indices, runner.run([rows[i] for i in indices])):
+                results[index] = logits
             if on_batch is not None:
                 on_batch(len(indices))
     return results  # type: ignore[return-value]

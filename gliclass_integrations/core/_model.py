@@ -5,8 +5,9 @@ from __future__ import annotations
 import copy
 import os
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,10 @@ from ._requests import Request, build_request
 from ._scores import nested_scores, predictions, probabilities
 
 DEFAULT_MAX_LENGTH = 1024
+# GPUs gain from large batches; on the CPU, batches beyond about 2k tokens measured 2-3x slower per
+# text (docs/benchmarks.md).
+DEFAULT_MAX_BATCH_TOKENS = {"cuda": 16384, "cpu": 1024}
+DEFAULT_CHUNK_SIZE = 1024
 DTYPES = {
     "float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
     "float16": "float16", "fp16": "float16", "float64": "float64", "fp64": "float64",
@@ -45,8 +50,8 @@ class GLiClass:
         What the model was loaded from.
     revision : str or None
         The commit a hub id resolved to (None for a local directory).
-    batch_size : int
-        Most texts per forward pass.
+    batch_size : int or None
+        Most texts per forward pass; None: as many as ``max_batch_tokens`` allows.
     max_batch_tokens : int
         Most tokens (rows × longest row) per forward pass.
 
@@ -58,7 +63,7 @@ class GLiClass:
     """
 
     def __init__(self, network, assembler: InputAssembler, *, device, dtype, name_or_path: str,
-                 revision: str | None, batch_size: int, max_batch_tokens: int,
+                 revision: str | None, batch_size: int | None, max_batch_tokens: int,
                  position_limit: int | None = None, checkpoint_version: str = "") -> None:
         self.network = network
         self.assembler = assembler
@@ -121,8 +126,8 @@ class GLiClass:
         local_files_only: bool = False,
         cache_dir: str | os.PathLike | None = None,
         allow_pickle: bool = False,
-        batch_size: int = 32,
-        max_batch_tokens: int = 16384,
+        batch_size: int | None = None,
+        max_batch_tokens: int | None = None,
     ) -> GLiClass:
         """Load a GLiClass checkpoint from a local directory or the Hugging Face hub.
 
@@ -147,10 +152,13 @@ class GLiClass:
         allow_pickle : bool, default=False
             Accept checkpoints whose weights exist only as ``pytorch_model.bin`` (pickle); they are read
             with ``torch.load(weights_only=True)``.
-        batch_size : int, default=32
-            Most texts per forward pass.
-        max_batch_tokens : int, default=16384
-            Most tokens per forward pass (texts are sorted by length and padded per batch).
+        batch_size : int, optional
+            Most texts per forward pass. By default only ``max_batch_tokens`` limits a batch, so that
+            short texts share large batches.
+        max_batch_tokens : int, optional
+            Most tokens per forward pass (texts are sorted by length and padded per batch); peak memory
+            grows with it. Default: 16384 on CUDA, 1024 on the CPU. A batch that runs out of device
+            memory is split in halves and retried.
 
         Returns
         -------
@@ -163,9 +171,12 @@ class GLiClass:
         from ._tokenizer import StructuralTokenizer
 
         _check_positive("max_length", max_length)
-        _check_positive("batch_size", batch_size)
-        _check_positive("max_batch_tokens", max_batch_tokens)
+        if batch_size is not None:
+            _check_positive("batch_size", batch_size)
         torch_device = resolve_device(device)
+        if max_batch_tokens is None:
+            max_batch_tokens = DEFAULT_MAX_BATCH_TOKENS["cuda" if torch_device.type == "cuda" else "cpu"]
+        _check_positive("max_batch_tokens", max_batch_tokens)
         torch_dtype = resolve_dtype(dtype, torch_device)
         source = os.fspath(name_or_path)
         files = resolve_checkpoint(
@@ -244,7 +255,7 @@ class GLiClass:
             its own labels.
         """
         request = build_request(texts, labels, prompt=prompt, examples=examples, label_descriptions=label_descriptions)
-        return self._shape(request, self._run(request, batch_size, progress_bar, cache))
+        return self._shape(request, self._run_with_progress(request, batch_size, progress_bar, cache))
 
     def predict_proba(
         self,
@@ -274,7 +285,7 @@ class GLiClass:
             As for :meth:`logits`.
         """
         request = build_request(texts, labels, prompt=prompt, examples=examples, label_descriptions=label_descriptions)
-        rows = self._run(request, batch_size, progress_bar, cache)
+        rows = self._run_with_progress(request, batch_size, progress_bar, cache)
         return self._shape(request, [probabilities(row, multi_label) for row in rows])
 
     def classify(
@@ -314,7 +325,7 @@ class GLiClass:
         """
         request = build_request(texts, labels, prompt=prompt, examples=examples, label_descriptions=label_descriptions)
         thresholds = _thresholds(threshold, len(request.rows))
-        rows = self._run(request, batch_size, progress_bar, cache)
+        rows = self._run_with_progress(request, batch_size, progress_bar, cache)
         results = []
         for row, structure, logits, cut in zip(request.rows, request.structures, rows, thresholds):
             scores = probabilities(logits, multi_label)
@@ -324,47 +335,179 @@ class GLiClass:
                 results.append(predictions(row.labels, scores, threshold=cut, multi_label=multi_label))
         return results
 
+    # -- streaming ----------------------------------------------------------------------------------
+
+    def iter_logits(
+        self,
+        texts: Iterable[str],
+        labels: Any,
+        *,
+        prompt: str | None = None,
+        examples: Sequence[Any] | None = None,
+        label_descriptions: Mapping[str, str] | None = None,
+        batch_size: int | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        progress_bar: bool = False,
+    ) -> Iterator[np.ndarray]:
+        """Raw label logits of a stream of texts, one array per text, in input order.
+
+        ``texts`` is read lazily, ``chunk_size`` texts at a time; each chunk is sorted by length,
+        batched and scored before the next one is read, so memory depends on ``chunk_size`` and
+        ``max_batch_tokens``, not on the number of texts.
+
+        Parameters
+        ----------
+        texts : iterable of str
+            Any iterable, e.g. a generator over a file.
+        labels : list of str or dict
+            Labels shared by all texts (per-text labels cannot be streamed).
+        prompt : str, optional
+            A task description for all texts.
+        examples : list of dict, optional
+            Few-shot examples ``{"text": ..., "labels": [...]}`` for all texts.
+        label_descriptions : dict of str to str, optional
+            As for :meth:`logits`.
+        batch_size : int, optional
+            Most texts per forward pass.
+        chunk_size : int, default=1024
+            Texts read from ``texts`` at a time. Larger chunks sort more texts by length together
+            (less padding) and hold more texts in memory.
+        progress_bar : bool, default=False
+            Show a progress bar (tqdm) on stderr.
+
+        Yields
+        ------
+        ndarray of shape (n_labels,)
+            Float32 (float64 for a float64 model), one per text.
+
+        Examples
+        --------
+        >>> model = GLiClass.from_pretrained(checkpoint_dir)
+        >>> lines = (f"review number {i}" for i in range(5))
+        >>> [row.shape for row in model.iter_logits(lines, ["positive", "negative"], chunk_size=2)]
+        [(2,), (2,), (2,), (2,), (2,)]
+        """
+        return self._stream(
+            texts, labels, dict(prompt=prompt, examples=examples, label_descriptions=label_descriptions),
+            batch_size=batch_size, chunk_size=chunk_size, progress_bar=progress_bar, transform=None,
+        )
+
+    def iter_predict_proba(
+        self,
+        texts: Iterable[str],
+        labels: Any,
+        *,
+        multi_label: bool = True,
+        prompt: str | None = None,
+        examples: Sequence[Any] | None = None,
+        label_descriptions: Mapping[str, str] | None = None,
+        batch_size: int | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        progress_bar: bool = False,
+    ) -> Iterator[np.ndarray]:
+        """Label scores of a stream of texts, one array per text, in input order.
+
+        Parameters
+        ----------
+        texts, labels, prompt, examples, label_descriptions, batch_size, chunk_size, progress_bar
+            As for :meth:`iter_logits`.
+        multi_label : bool, default=True
+            True: independent sigmoid scores; False: a softmax over the labels.
+
+        Yields
+        ------
+        ndarray of shape (n_labels,), float32
+        """
+        return self._stream(
+            texts, labels, dict(prompt=prompt, examples=examples, label_descriptions=label_descriptions),
+            batch_size=batch_size, chunk_size=chunk_size, progress_bar=progress_bar,
+            transform=lambda row: probabilities(row, multi_label),
+        )
+
     # -- internals ----------------------------------------------------------------------------------
 
-    def encode(self, request: Request) -> list[EncodedRow]:
-        """Token ids and positions of every text of a request (warns when texts were shortened)."""
+    def encode(self, request: Request, *, stacklevel: int = 1) -> list[EncodedRow]:
+        """Token ids and positions of every text of a request (warns when texts were shortened).
+
+        ``stacklevel`` names the frame the warning points at, 1 being the caller of ``encode``.
+        """
         rows = self.assembler.encode(request.rows)
-        _warn_if_shortened(rows, self.max_length)
+        _warn_if_shortened(rows, self.max_length, stacklevel=stacklevel + 2)
         return rows
 
-    def _run(
-        self, request: Request, batch_size: int | None, progress_bar: bool, cache: LogitCache | None = None
+    def _run_with_progress(
+        self, request: Request, batch_size: int | None, progress_bar: bool, cache: LogitCache | None
     ) -> list[np.ndarray]:
+        progress = _progress(len(request.rows)) if progress_bar and request.rows else None
+        try:
+            return self._run(request, batch_size, self._runner(), progress, stacklevel=4, cache=cache)
+        finally:
+            if progress is not None:
+                progress.close()
+
+    def _run(
+        self, request: Request, batch_size: int | None, runner, progress, *, stacklevel: int,
+        cache: LogitCache | None = None,
+    ) -> list[np.ndarray]:
+        """Logits of every row; with a cache, only the rows it lacks run (each distinct input once)."""
         if batch_size is not None:
             _check_positive("batch_size", batch_size)
         if cache is None:
-            return self._compute(request, batch_size, progress_bar)
+            return self._compute(request, batch_size, runner, progress, stacklevel=stacklevel + 1)
         keys = [row_key(self.fingerprint, row) for row in request.rows]
         results = [cache.get(key) for key in keys]
-        first_miss: dict[bytes, int] = {}  # each distinct missing input runs once
+        first_miss: dict[bytes, int] = {}
         for index, (key, found) in enumerate(zip(keys, results)):
             if found is None:
                 first_miss.setdefault(key, index)
+        if progress is not None:
+            progress.update(len(keys) - len(first_miss))
         if not first_miss:
             return results
         todo = list(first_miss.values())
         missing = Request([request.rows[i] for i in todo], request.shared_labels, [request.structures[i] for i in todo])
-        computed = dict(zip(first_miss, self._compute(missing, batch_size, progress_bar)))
+        fresh = self._compute(missing, batch_size, runner, progress, stacklevel=stacklevel + 1)
+        computed = dict(zip(first_miss, fresh))
         for key, logits in computed.items():
             cache.put(key, logits)
         return [found if found is not None else computed[key].copy() for key, found in zip(keys, results)]
 
-    def _compute(self, request: Request, batch_size: int | None, progress_bar: bool) -> list[np.ndarray]:
+    def _compute(self, request: Request, batch_size: int | None, runner, progress, *, stacklevel: int):
         from ._engine import run_batches
 
-        rows = self.encode(request)
-        progress = _progress(len(rows)) if progress_bar and rows else None
+        rows = self.encode(request, stacklevel=stacklevel)  # counted from here (1) to the caller
+        return run_batches(
+            runner, rows, batch_size=batch_size or self.batch_size, max_batch_tokens=self.max_batch_tokens,
+            on_batch=progress.update if progress is not None else None,
+        )
+
+    def _runner(self):
+        from ._engine import BatchRunner
+
+        return BatchRunner(self.network, pad_id=self.assembler.tokenizer.pad_id, device=self.device)
+
+    def _stream(self, texts, labels, options: dict, *, batch_size, chunk_size, progress_bar, transform):
+        """Checks the arguments now, then returns the generator that reads and scores the texts."""
+        _check_positive("chunk_size", chunk_size)
+        if batch_size is not None:
+            _check_positive("batch_size", batch_size)
+        labels = _shared_labels(labels)
+        if options["examples"] is not None:
+            options["examples"] = list(options["examples"])
+        _check_streamable(options["prompt"], options["examples"])
+        build_request([], labels, **options)  # every other check, before the first text is read
+        iterator = iter([texts] if isinstance(texts, str) else texts)
+        return self._scored_chunks(iterator, labels, options, batch_size, chunk_size, progress_bar, transform)
+
+    def _scored_chunks(self, iterator, labels, options, batch_size, chunk_size, progress_bar, transform):
+        runner = self._runner()  # one per stream: an out-of-memory split carries over to later chunks
+        progress = _progress(None) if progress_bar else None
         try:
-            return run_batches(
-                self.network, rows, pad_id=self.assembler.tokenizer.pad_id, device=self.device,
-                batch_size=batch_size or self.batch_size, max_batch_tokens=self.max_batch_tokens,
-                on_batch=progress.update if progress is not None else None,
-            )
+            while chunk := list(islice(iterator, chunk_size)):
+                request = build_request(chunk, labels, **options)
+                del chunk
+                for row in self._run(request, batch_size, runner, progress, stacklevel=3):
+                    yield row if transform is None else transform(row)
         finally:
             if progress is not None:
                 progress.close()
@@ -469,7 +612,24 @@ def _check_positive(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be a positive integer, got {value!r}.")
 
 
-def _warn_if_shortened(rows: list[EncodedRow], max_length: int) -> None:
+def _shared_labels(labels: Any) -> Any:
+    """The labels as a dict or list (read once, as they are reused for every chunk), if shared by all texts."""
+    if isinstance(labels, (Mapping, str)) or labels is None or not isinstance(labels, Iterable):
+        return labels  # build_request accepts a dict and explains what is wrong with the rest
+    labels = list(labels)
+    if not all(isinstance(label, str) for label in labels):
+        raise TypeError("streaming needs one list (or dict) of labels shared by all texts, not one per text.")
+    return labels
+
+
+def _check_streamable(prompt: Any, examples: Any) -> None:
+    if prompt is not None and not isinstance(prompt, str):
+        raise TypeError(f"streaming needs one prompt string for all texts, got {type(prompt).__name__}.")
+    if examples is not None and not all(isinstance(item, Mapping) for item in examples):
+        raise TypeError("streaming needs one list of few-shot examples (dicts) shared by all texts.")
+
+
+def _warn_if_shortened(rows: list[EncodedRow], max_length: int, stacklevel: int) -> None:
     shortened = [i for i, row in enumerate(rows) if row.text_tokens_removed]
     dropped = [i for i, row in enumerate(rows) if row.examples_dropped]
     if not shortened and not dropped:
@@ -485,7 +645,7 @@ def _warn_if_shortened(rows: list[EncodedRow], max_length: int) -> None:
         parts.append(f"{len(dropped)} texts lost few-shot examples (texts[{dropped[0]}] first)")
     warnings.warn(
         f"Inputs longer than max_length={max_length} tokens: {'; '.join(parts)}. Labels are never cut.",
-        stacklevel=6,  # _warn_if_shortened < encode < _compute < _run < logits/predict_proba/classify < caller
+        stacklevel=stacklevel,
     )
 
 
@@ -501,7 +661,7 @@ def _quiet_transformers():
         logging.set_verbosity(level)
 
 
-def _progress(total: int):
+def _progress(total: int | None):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, unit="text", desc="gliclass")
