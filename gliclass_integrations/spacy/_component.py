@@ -118,6 +118,12 @@ class GLiClassComponent(Pipe):
         self.prompt = _check_prompt(name, prompt)
         self.label_descriptions = _check_descriptions(name, label_descriptions)
         self.examples = _check_examples(name, examples)
+        unknown = sorted(set(self.label_descriptions or ()) - set(self._labels)) if self._labels else []
+        if unknown:
+            raise ValueError(
+                f"gliclass component {name!r}: 'label_descriptions' describes {', '.join(map(repr, unknown))}, "
+                f"which is not among the labels {list(self._labels)}."
+            )
         self._models: dict[str, Any] = {}
         if scope == "sents" and not Span.has_extension(SPAN_EXTENSION):
             Span.set_extension(SPAN_EXTENSION, default=None)
@@ -210,10 +216,9 @@ class GLiClassComponent(Pipe):
         texts = [segment.text for doc_segments in segments for segment in doc_segments]
         if not texts:
             return [_empty(len(label_names)) for _ in docs]
-        described = (
-            {key: value for key, value in self.label_descriptions.items() if key in label_names}
-            if self.label_descriptions else None
-        )
+        described = self.label_descriptions
+        if described and labels is not None:  # per-call labels: the descriptions of those labels only
+            described = {key: value for key, value in described.items() if key in label_names}
         scores = self.model.predict_proba(
             texts, list(label_names), multi_label=self.multi_label,
             prompt=prompt if prompt is not None else self.prompt, examples=self.examples or None,
@@ -352,14 +357,10 @@ class GLiClassComponent(Pipe):
         util.from_bytes(bytes_data, deserializers, exclude)
         return self
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_nlp"] = None
-        state["_models"] = {}
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+    def __reduce__(self):
+        # Pickles (e.g. for spawn-based multiprocessing) hold the settings, never the model or the pipeline.
+        state = dict(self.__dict__, _nlp=None, _models={})
+        return _unpickle, (self.name, state)
 
     def _state(self) -> dict[str, Any]:
         return {
@@ -444,6 +445,13 @@ class GLiClassComponent(Pipe):
                 if "$" in json.dumps(config.get("labels")):
                     config["labels"] = []
                 return
+
+
+def _unpickle(name: str, state: dict[str, Any]) -> GLiClassComponent:
+    component = GLiClassComponent.__new__(GLiClassComponent)
+    component.name = name  # a C-level attribute of spaCy's Pipe, not in __dict__
+    component.__dict__.update(state)
+    return component
 
 
 # -- checks -----------------------------------------------------------------------------------------

@@ -257,6 +257,7 @@ def test_sentence_scope_needs_sentence_boundaries_and_the_error_handler_sees_it(
         ({"dtype": "int8"}, "'dtype' must be"),
         ({"labels": ["a", "a"]}, "repeats the label 'a'"),
         ({"examples": [{"text": "x"}]}, "has no 'labels'"),
+        ({"label_descriptions": {"sport": "games"}}, "describes 'sport', which is not among the labels"),
     ],
 )
 def test_bad_settings_are_named(tiny_checkpoint, config, message):
@@ -358,3 +359,16 @@ eval_frequency = 2
 @batchers = "spacy.batch_by_words.v1"
 size = 100
 """
+
+
+def test_pickle_holds_settings_not_the_model(tiny_checkpoint):
+    import pickle
+
+    nlp = make_nlp(tiny_checkpoint, prompt="Is it ${x}?")
+    component = nlp.get_pipe("gliclass")
+    before = nlp(TEXTS[0]).cats
+    data = pickle.dumps(component)
+    assert len(data) < 10_000
+    copy = pickle.loads(data)
+    assert copy.name == "gliclass" and copy.labels == tuple(LABELS) and copy.prompt == "Is it ${x}?"
+    assert copy(nlp.make_doc(TEXTS[0])).cats == before
