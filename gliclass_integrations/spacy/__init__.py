@@ -13,7 +13,14 @@ the component is created or first used. A broken optional dependency can therefo
 # from their type hints, which must be real types.
 from typing import Any
 
-from spacy.language import Language
+try:
+    from spacy.language import Language
+except ModuleNotFoundError as error:  # pragma: no cover - only without the extra
+    if error.name != "spacy":
+        raise
+    raise ImportError(
+        'The spaCy component needs spaCy: pip install "gliclass-integrations[spacy]"'
+    ) from error
 
 __all__ = ["DEFAULT_CONFIG", "SCORE_WEIGHTS", "GLiClassComponent", "make_gliclass"]
 

@@ -219,7 +219,7 @@ class GLiClassComponent(Pipe):
         described = self.label_descriptions
         if described and labels is not None:  # per-call labels: the descriptions of those labels only
             described = {key: value for key, value in described.items() if key in label_names}
-        scores = self.model.predict_proba(
+        scores = self.load_model().predict_proba(
             texts, list(label_names), multi_label=self.multi_label,
             prompt=prompt if prompt is not None else self.prompt, examples=self.examples or None,
             label_descriptions=described or None, batch_size=self.batch_size,
@@ -286,7 +286,7 @@ class GLiClassComponent(Pipe):
         if n_examples:
             chosen = _few_shot(get_examples(), self._labels, n_examples)
             self.examples = _check_examples(self.name, chosen)
-        self.model  # load now, so that a missing checkpoint shows at initialize  # noqa: B018
+        self.load_model()  # now, so that a missing checkpoint shows at initialize
 
     def score(self, examples: Iterable[Example], **kwargs: Any) -> dict[str, Any]:
         """``Scorer.score_cats`` over the configured labels, with ``multi_label`` and ``threshold``."""
@@ -297,9 +297,12 @@ class GLiClassComponent(Pipe):
 
     # -- the model ------------------------------------------------------------------------------------
 
-    @property
-    def model(self):
-        """The ``GLiClass`` model (loaded from the registry on first access, on the current device)."""
+    def load_model(self):
+        """The ``GLiClass`` model on the current device, taken from the process-wide registry on first use.
+
+        A method, not a ``model`` attribute: spaCy probes components for ``model`` (to find listeners when
+        pipes are added), and a probe must never load weights.
+        """
         from ..core import shared_model
 
         device = self._torch_device()

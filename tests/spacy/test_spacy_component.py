@@ -78,7 +78,7 @@ def test_pipe_batches_across_docs_and_equals_one_by_one(tiny_checkpoint):
     texts = [f"{TEXTS[i % len(TEXTS)]} number {i}" for i in range(50)]
     one_by_one = [nlp(text).cats for text in texts]
     rows: list[int] = []
-    network = nlp.get_pipe("gliclass").model.network
+    network = nlp.get_pipe("gliclass").load_model().network
     hook = network.register_forward_pre_hook(lambda _module, args: rows.append(args[0].input_ids.shape[0]))
     try:
         batched = [doc.cats for doc in nlp.pipe(texts, batch_size=16)]
@@ -269,7 +269,7 @@ def test_device_null_follows_thinc(tiny_checkpoint, monkeypatch):
     import thinc.util
 
     component = make_nlp(tiny_checkpoint).get_pipe("gliclass")
-    assert component.model.device.type == "cpu"
+    assert component.load_model().device.type == "cpu"
     monkeypatch.setattr(thinc.util, "get_torch_default_device", lambda: "device chosen by thinc")
     assert component._torch_device() == "device chosen by thinc"
     assert make_nlp(tiny_checkpoint, device="cpu").get_pipe("gliclass")._torch_device() == "cpu"
@@ -372,3 +372,11 @@ def test_pickle_holds_settings_not_the_model(tiny_checkpoint):
     copy = pickle.loads(data)
     assert copy.name == "gliclass" and copy.labels == tuple(LABELS) and copy.prompt == "Is it ${x}?"
     assert copy(nlp.make_doc(TEXTS[0])).cats == before
+
+
+def test_nothing_loads_until_a_doc_is_processed():
+    nlp = spacy.blank("en")
+    component = nlp.add_pipe("gliclass", config={"model": "nowhere/not-a-model", "labels": ["a"]})
+    nlp.add_pipe("sentencizer")  # spaCy probes earlier components for a `model` (listeners): no load there
+    assert not hasattr(component, "model") and component._models == {}
+    assert nlp.pipe_labels["gliclass"] == ["a"]
