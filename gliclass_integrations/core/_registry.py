@@ -65,7 +65,15 @@ def clear_model_cache() -> None:
         _key_locks.clear()
 
 
-def _canonical_source(name_or_path: str | os.PathLike) -> str:
+def _canonical_source(name_or_path: str | os.PathLike) -> tuple:
+    """A hub id as given; a directory by its real path and its files' versions.
+
+    The versions matter when a directory is overwritten with another checkpoint (a spaCy pipeline
+    saved again to the same place): the next request must load the new weights.
+    """
     text = os.fspath(name_or_path)
     path = Path(text).expanduser()
-    return str(path.resolve()) if path.is_dir() else text
+    if not path.is_dir():
+        return (text,)
+    files = sorted(p for p in path.iterdir() if p.is_file() and (p.suffix in {".json", ".safetensors", ".bin"}))
+    return (str(path.resolve()), *((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files))

@@ -55,3 +55,15 @@ def test_clear_forgets_models(loads, tiny_checkpoint):
     first = shared_model(tiny_checkpoint, device="cpu")
     clear_model_cache()
     assert shared_model(tiny_checkpoint, device="cpu") is not first and len(loads) == 2
+
+
+def test_a_directory_overwritten_with_new_weights_is_loaded_again(loads, tiny_checkpoint, tmp_path):
+    import os
+    import shutil
+
+    copy = shutil.copytree(tiny_checkpoint, tmp_path / "copy")
+    first = shared_model(copy, device="cpu")
+    assert shared_model(copy, device="cpu") is first
+    weights = copy / "model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    assert shared_model(copy, device="cpu") is not first and len(loads) == 2

@@ -1,0 +1,630 @@
+"""The ``gliclass`` spaCy component: GLiClass label scores in ``doc.cats`` (and on sentences).
+
+The inference core (and with it torch and transformers) is imported inside methods, when a model is
+first needed; the model itself comes from the process-wide registry, so reloading a pipeline never
+loads the same weights twice.
+"""
+
+import atexit
+import hashlib
+import json
+import shutil
+import tempfile
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import srsly
+from spacy import util
+from spacy.language import Language
+from spacy.pipeline import Pipe
+from spacy.scorer import Scorer
+from spacy.tokens import Doc, Span
+from spacy.training import Example, validate_examples, validate_get_examples
+
+SPAN_EXTENSION = "gliclass_cats"
+SCOPES = ("doc", "sents")
+DTYPES = ("auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16", "float64", "fp64")
+# Settings that hold free text. spaCy's config system reads "${...}" in a config value as a variable
+# reference, so these are kept in the component's own data (cfg.json), never in config.cfg.
+TEXT_SETTINGS = ("prompt", "label_descriptions", "examples")
+CFG_FILE = "cfg.json"
+MODEL_DIR = "model"
+FORMAT_VERSION = 1
+
+
+class GLiClassComponent(Pipe):
+    """Score every label of a GLiClass model on each doc (or sentence) and write the scores to ``doc.cats``.
+
+    Create it with ``nlp.add_pipe("gliclass", config={...})``; the settings are described in
+    docs/spacy.md. Nothing is loaded when the component is created: the model is taken from the
+    process-wide registry (``gliclass_integrations.core.shared_model``) at ``initialize`` or on the first
+    doc, or from the pipeline directory after ``spacy.load``.
+
+    Parameters
+    ----------
+    nlp : Language
+        The pipeline (used to keep free text out of its config).
+    name : str
+        The component's name in the pipeline.
+    model : str
+        Hub id or local checkpoint directory.
+    revision : str or None
+        Branch, tag or commit of a hub id.
+    labels : list of str, dict or None
+        Candidate labels; a dict of label groups is flattened to ``group.label``. May be left empty and
+        filled by :meth:`initialize`.
+    multi_label : bool
+        True: independent sigmoid scores (like ``textcat_multilabel``); False: a softmax over the labels
+        (like ``textcat``).
+    threshold : float
+        Cut-off used by :meth:`score` for multi-label evaluation; ``doc.cats`` always holds every score.
+    prompt : str or None
+        Task description given to the model.
+    label_descriptions : dict of str to str or None
+        ``{label: description}``.
+    examples : list of dict or None
+        Few-shot examples ``{"text": ..., "labels": [...]}``.
+    batch_size : int
+        Most texts (docs or sentences) per forward pass.
+    device : str or None
+        None follows spaCy/thinc (``spacy.require_gpu()``); else "cpu", "cuda", "cuda:1", "auto", ...
+    dtype : str
+        "auto" (float32 on the CPU, bfloat16 on CUDA), "float32", "bfloat16", "float16" or "float64".
+    max_length : int
+        Longest model input in tokens; longer texts are shortened, labels never.
+    scope : {"doc", "sents"}
+        "sents" scores each sentence (``span._.gliclass_cats``) and sets ``doc.cats`` from them.
+    """
+
+    def __init__(
+        self,
+        nlp: Language | None,
+        name: str = "gliclass",
+        *,
+        model: str,
+        revision: str | None = None,
+        labels: Sequence[str] | Mapping[str, Any] | None = None,
+        multi_label: bool = True,
+        threshold: float = 0.5,
+        prompt: str | None = None,
+        label_descriptions: Mapping[str, str] | None = None,
+        examples: Sequence[Mapping[str, Any]] | None = None,
+        batch_size: int = 32,
+        device: str | None = None,
+        dtype: str = "auto",
+        max_length: int = 1024,
+        scope: str = "doc",
+    ) -> None:
+        self.name = name
+        self._nlp = weakref.ref(nlp) if nlp is not None else None
+        self.source = _check_text(name, "model", model)
+        self.revision = revision if revision is None else _check_text(name, "revision", revision)
+        self.multi_label = _check_bool(name, "multi_label", multi_label)
+        self.threshold = _check_threshold(name, threshold)
+        self.batch_size = _check_positive(name, "batch_size", batch_size)
+        self.max_length = _check_positive(name, "max_length", max_length)
+        self.device = _check_device(name, device)
+        self.dtype = _check_dtype(name, dtype)
+        if scope not in SCOPES:
+            raise ValueError(f"gliclass component {name!r}: 'scope' must be 'doc' or 'sents', got {scope!r}.")
+        self.scope = scope
+        self._labels_given: list[str] | dict[str, Any] = []
+        self._labels: tuple[str, ...] = ()
+        if labels:
+            self._set_labels(labels)
+        self.prompt = _check_prompt(name, prompt)
+        self.label_descriptions = _check_descriptions(name, label_descriptions)
+        self.examples = _check_examples(name, examples)
+        unknown = sorted(set(self.label_descriptions or ()) - set(self._labels)) if self._labels else []
+        if unknown:
+            raise ValueError(
+                f"gliclass component {name!r}: 'label_descriptions' describes {', '.join(map(repr, unknown))}, "
+                f"which is not among the labels {list(self._labels)}."
+            )
+        self._models: dict[str, Any] = {}
+        if scope == "sents" and not Span.has_extension(SPAN_EXTENSION):
+            Span.set_extension(SPAN_EXTENSION, default=None)
+
+    # -- labels ---------------------------------------------------------------------------------------
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The labels written to ``doc.cats``, in order (hierarchical ones as ``group.label``)."""
+        # spaCy reads this property for meta.json before it writes config.cfg (nlp.to_disk, nlp.to_bytes),
+        # the last moment at which free text can still leave the pipeline config (see _release_config_text).
+        self._release_config_text()
+        return self._labels
+
+    @property
+    def label_data(self) -> list[str] | dict[str, Any]:
+        """The labels as configured (a list, or a dict of label groups); used by ``spacy init labels``."""
+        return self._labels_given
+
+    def add_label(self, label: str) -> int:
+        """Add a label; returns 1 if it was added, 0 if it was already there."""
+        if not isinstance(label, str):
+            raise TypeError(f"gliclass component {self.name!r}: labels must be strings, got {label!r}.")
+        if label in self._labels:
+            return 0
+        self._set_labels([*self._labels, label])
+        return 1
+
+    def _set_labels(self, labels: Sequence[str] | Mapping[str, Any]) -> None:
+        from ..core._labels import flatten_labels
+
+        if isinstance(labels, Mapping):
+            given: list[str] | dict[str, Any] = json.loads(json.dumps(labels))
+        elif isinstance(labels, str):
+            raise TypeError(f"gliclass component {self.name!r}: 'labels' must be a list or a dict, got {labels!r}.")
+        else:
+            given = list(labels)
+        self._labels = flatten_labels(given, where=f"gliclass component {self.name!r}: labels")
+        self._labels_given = given
+
+    def _require_labels(self) -> None:
+        if not self._labels:
+            raise ValueError(
+                f"gliclass component {self.name!r} has no labels. Set 'labels' in its config "
+                f"(nlp.add_pipe('gliclass', config={{'labels': [...]}})), call add_label, or call nlp.initialize "
+                "with examples whose reference doc.cats hold the labels."
+            )
+
+    # -- spaCy pipeline API ---------------------------------------------------------------------------
+
+    def __call__(
+        self, doc: Doc, *, labels: Any = None, prompt: str | None = None, batch_size: int | None = None
+    ) -> Doc:
+        """Score one doc. ``labels`` and ``prompt`` replace the configured ones for this call.
+
+        ``batch_size`` is ignored: ``nlp.pipe`` writes it into the ``component_cfg`` dict it is given, so a
+        dict reused for ``nlp(text, component_cfg=...)`` carries it here.
+        """
+        self._release_config_text()
+        error_handler = self.get_error_handler()
+        try:
+            scores = self.predict([doc], labels=labels, prompt=prompt)
+            self.set_annotations([doc], scores, labels=labels)
+            return doc
+        except Exception as error:
+            error_handler(self.name, self, [doc], error)
+
+    def pipe(
+        self, stream: Iterable[Doc], *, batch_size: int = 128, labels: Any = None, prompt: str | None = None
+    ) -> Iterator[Doc]:
+        """Score docs in batches of ``batch_size`` docs (the model runs ``self.batch_size`` texts a pass)."""
+        self._release_config_text()
+        error_handler = self.get_error_handler()
+        for docs in util.minibatch(stream, size=batch_size):
+            try:
+                scores = self.predict(docs, labels=labels, prompt=prompt)
+                self.set_annotations(docs, scores, labels=labels)
+                yield from docs
+            except Exception as error:
+                error_handler(self.name, self, docs, error)
+
+    def predict(self, docs: Sequence[Doc], *, labels: Any = None, prompt: str | None = None) -> list[Any]:
+        """Label scores without touching the docs: per doc, an array (n_segments, n_labels).
+
+        A segment is the doc (scope "doc") or one of its sentences (scope "sents"). All segments of all
+        docs go to the model together, in passes of ``batch_size`` texts.
+        """
+        label_names = self._call_labels(labels)
+        segments = [self._segments(doc) for doc in docs]
+        texts = [segment.text for doc_segments in segments for segment in doc_segments]
+        if not texts:
+            return [_empty(len(label_names)) for _ in docs]
+        described = self.label_descriptions
+        if described and labels is not None:  # per-call labels: the descriptions of those labels only
+            described = {key: value for key, value in described.items() if key in label_names}
+        scores = self.load_model().predict_proba(
+            texts, list(label_names), multi_label=self.multi_label,
+            prompt=prompt if prompt is not None else self.prompt, examples=self.examples or None,
+            label_descriptions=described or None, batch_size=self.batch_size,
+        )
+        result, start = [], 0
+        for doc_segments in segments:
+            result.append(scores[start:start + len(doc_segments)])
+            start += len(doc_segments)
+        return result
+
+    def set_annotations(self, docs: Sequence[Doc], scores: Sequence[Any], *, labels: Any = None) -> None:
+        """Write every label's score to ``doc.cats`` (merged with other components' cats).
+
+        With scope "sents", each sentence gets ``span._.gliclass_cats``, and ``doc.cats`` gets the highest
+        sentence score (multi-label) or the token-weighted mean of the sentence scores (exclusive labels,
+        which still sum to 1).
+        """
+        label_names = self._call_labels(labels)
+        for doc, doc_scores in zip(docs, scores):
+            segments = self._segments(doc)
+            if self.scope == "sents":
+                for sentence, row in zip(segments, doc_scores):
+                    if isinstance(sentence, Span):
+                        sentence._.set(SPAN_EXTENSION, _as_cats(label_names, row))
+                if self.multi_label:
+                    doc_row = doc_scores.max(axis=0)
+                else:
+                    weights = [max(len(segment), 1) for segment in segments]
+                    doc_row = (doc_scores * _column(weights)).sum(axis=0) / sum(weights)
+            else:
+                doc_row = doc_scores[0]
+            doc.cats.update(_as_cats(label_names, doc_row))
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Language | None = None,
+        labels: Sequence[str] | Mapping[str, Any] | None = None,
+        n_examples: int = 0,
+    ) -> None:
+        """Settle the labels (and optionally few-shot examples), then load the model.
+
+        Labels come from ``labels`` (the ``[initialize.components.<name>]`` section), else from the config,
+        else from the reference ``doc.cats`` of the examples, in first-seen order. With ``n_examples > 0``
+        that many training examples (covering every label first, then in order) become the few-shot
+        examples, replacing configured ones.
+        """
+        validate_get_examples(get_examples, "GLiClassComponent.initialize")
+        self._release_config_text()
+        if labels:
+            self._set_labels(labels)
+        elif not self._labels:
+            found: dict[str, None] = {}
+            for example in get_examples():
+                found.update(dict.fromkeys(example.reference.cats))
+            if found:
+                self._set_labels(list(found))
+        self._require_labels()
+        if isinstance(n_examples, bool) or not isinstance(n_examples, int) or n_examples < 0:
+            raise ValueError(
+                f"gliclass component {self.name!r}: 'n_examples' must be an integer >= 0, got {n_examples!r}."
+            )
+        if n_examples:
+            chosen = _few_shot(get_examples(), self._labels, n_examples)
+            self.examples = _check_examples(self.name, chosen)
+        self.load_model()  # now, so that a missing checkpoint shows at initialize
+
+    def score(self, examples: Iterable[Example], **kwargs: Any) -> dict[str, Any]:
+        """``Scorer.score_cats`` over the configured labels, with ``multi_label`` and ``threshold``."""
+        validate_examples(examples, "GLiClassComponent.score")
+        return Scorer.score_cats(
+            examples, "cats", labels=self._labels, multi_label=self.multi_label, threshold=self.threshold
+        )
+
+    # -- the model ------------------------------------------------------------------------------------
+
+    def load_model(self):
+        """The ``GLiClass`` model on the current device, taken from the process-wide registry on first use.
+
+        A method, not a ``model`` attribute: spaCy probes components for ``model`` (to find listeners when
+        pipes are added), and a probe must never load weights.
+        """
+        from ..core import shared_model
+
+        device = self._torch_device()
+        key = str(device)
+        if key not in self._models:
+            self._models[key] = shared_model(
+                self.source, revision=self.revision, device=device, dtype=self.dtype, max_length=self.max_length,
+            )
+        return self._models[key]
+
+    def _torch_device(self):
+        if self.device is not None:
+            return self.device
+        from thinc.util import get_torch_default_device
+
+        return get_torch_default_device()  # CUDA after spacy.require_gpu(), else the CPU
+
+    # -- serialization --------------------------------------------------------------------------------
+
+    def to_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> None:
+        """Write cfg.json (labels and free text) and the checkpoint files (``model/``)."""
+        self._release_config_text()
+        path = util.ensure_path(path)
+        serializers = {
+            CFG_FILE: lambda p: p.write_text(json.dumps(self._state(), ensure_ascii=False, indent=2), encoding="utf-8"),
+            MODEL_DIR: lambda p: _copy_checkpoint(self._checkpoint_files(), p),
+        }
+        util.to_disk(path, serializers, exclude)
+
+    def from_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> "GLiClassComponent":
+        """Restore labels and free text, and use the checkpoint saved beside them (no network)."""
+        path = util.ensure_path(path)
+        deserializers = {
+            CFG_FILE: lambda p: self._restore(json.loads(p.read_text(encoding="utf-8"))),
+            MODEL_DIR: lambda p: self._use_checkpoint_dir(p) if p.is_dir() else None,
+        }
+        util.from_disk(path, deserializers, exclude)
+        return self
+
+    def to_bytes(self, *, exclude: Iterable[str] = ()) -> bytes:
+        """cfg.json and the checkpoint files, as msgpack."""
+        self._release_config_text()
+        serializers = {
+            CFG_FILE: lambda: json.dumps(self._state(), ensure_ascii=False),
+            MODEL_DIR: lambda: _read_checkpoint(self._checkpoint_files()),
+        }
+        return util.to_bytes(serializers, exclude)
+
+    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = ()) -> "GLiClassComponent":
+        """Restore from :meth:`to_bytes`; the checkpoint files go to a private temporary directory."""
+        deserializers = {
+            CFG_FILE: lambda b: self._restore(json.loads(b)),
+            MODEL_DIR: lambda b: self._use_checkpoint_dir(_materialize(srsly.msgpack_loads(b))),
+        }
+        util.from_bytes(bytes_data, deserializers, exclude)
+        return self
+
+    def __reduce__(self):
+        # Pickles (e.g. for spawn-based multiprocessing) hold the settings, never the model or the pipeline.
+        state = dict(self.__dict__, _nlp=None, _models={})
+        return _unpickle, (self.name, state)
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT_VERSION,
+            "source": self.source,
+            "revision": self._loaded_revision(),
+            "labels": self._labels_given,
+            "prompt": self.prompt,
+            "label_descriptions": self.label_descriptions,
+            "examples": self.examples,
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        if state.get("format") != FORMAT_VERSION:
+            raise ValueError(
+                f"gliclass component {self.name!r}: {CFG_FILE} has format {state.get('format')!r}; this version of "
+                f"gliclass-integrations reads format {FORMAT_VERSION}."
+            )
+        self._labels_given, self._labels = [], ()
+        if state.get("labels"):
+            self._set_labels(state["labels"])
+        self.prompt = _check_prompt(self.name, state.get("prompt"))
+        self.label_descriptions = _check_descriptions(self.name, state.get("label_descriptions"))
+        self.examples = _check_examples(self.name, state.get("examples"))
+        self._release_config_text()
+
+    def _use_checkpoint_dir(self, directory: Path) -> None:
+        self.source = str(Path(directory).resolve())
+        self.revision = None
+        self._models = {}
+
+    def _loaded_revision(self) -> str | None:
+        models = list(self._models.values())
+        return models[0].revision if models else self.revision
+
+    def _checkpoint_files(self):
+        """The files of the checkpoint in use (the one already loaded, if any: a hub id at its commit)."""
+        from ..core._checkpoint import hub_offline, resolve_checkpoint
+
+        models = list(self._models.values())
+        if models:
+            return resolve_checkpoint(models[0].name_or_path, revision=models[0].revision, local_files_only=True)
+        return resolve_checkpoint(self.source, revision=self.revision, local_files_only=hub_offline())
+
+    # -- internals ------------------------------------------------------------------------------------
+
+    def _call_labels(self, labels: Any) -> tuple[str, ...]:
+        if labels is None:
+            self._require_labels()
+            return self._labels
+        from ..core._labels import flatten_labels
+
+        return flatten_labels(labels, where=f"gliclass component {self.name!r}: labels (per call)")
+
+    def _segments(self, doc: Doc) -> list[Doc | Span]:
+        if self.scope == "doc" or len(doc) == 0:
+            return [doc]
+        if not doc.has_annotation("SENT_START"):
+            raise ValueError(
+                f"gliclass component {self.name!r} has scope 'sents' but the doc has no sentence boundaries. Add "
+                "a component that sets them before it, e.g. nlp.add_pipe('sentencizer', before="
+                f"{self.name!r}), or a parser or senter."
+            )
+        return list(doc.sents)
+
+    def _release_config_text(self) -> None:
+        """Replace free text in this component's entry of ``nlp.config`` by null.
+
+        The component keeps the text and saves it in cfg.json. spaCy writes config.cfg before it asks
+        components to save themselves, and its config syntax reads ``${...}`` as a variable reference,
+        so text such as "Total in ${currency}" there would make ``spacy.load`` fail.
+        """
+        nlp = self._nlp() if self._nlp is not None else None
+        if nlp is None:
+            return
+        for name, component in nlp.components:
+            if component is self:
+                config = nlp.get_pipe_config(name)
+                for key in TEXT_SETTINGS:
+                    if config.get(key) is not None:
+                        config[key] = None
+                if "$" in json.dumps(config.get("labels")):
+                    config["labels"] = []
+                return
+
+
+def _unpickle(name: str, state: dict[str, Any]) -> GLiClassComponent:
+    component = GLiClassComponent.__new__(GLiClassComponent)
+    component.name = name  # a C-level attribute of spaCy's Pipe, not in __dict__
+    component.__dict__.update(state)
+    return component
+
+
+# -- checks -----------------------------------------------------------------------------------------
+
+
+def _check_text(name: str, setting: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"gliclass component {name!r}: {setting!r} must be a non-empty string, got {value!r}.")
+    return value
+
+
+def _check_bool(name: str, setting: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"gliclass component {name!r}: {setting!r} must be true or false, got {value!r}.")
+    return value
+
+
+def _check_threshold(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"gliclass component {name!r}: 'threshold' must be a number from 0 to 1, got {value!r}.")
+    return float(value)
+
+
+def _check_positive(name: str, setting: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"gliclass component {name!r}: {setting!r} must be a positive integer, got {value!r}.")
+    return value
+
+
+def _check_device(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"gliclass component {name!r}: 'device' must be null or a device string, got {value!r}.")
+    if value.strip().lower() == "gpu":
+        raise ValueError(
+            f"gliclass component {name!r}: device 'gpu' is not a torch device; use 'cuda' (or 'cuda:0', ...), or "
+            "leave it null and call spacy.require_gpu()."
+        )
+    return value
+
+
+def _check_dtype(name: str, value: Any) -> str:
+    if not isinstance(value, str) or value.lower() not in DTYPES:
+        raise ValueError(
+            f"gliclass component {name!r}: 'dtype' must be 'auto', 'float32', 'bfloat16', 'float16' or 'float64', "
+            f"got {value!r}."
+        )
+    return value.lower()
+
+
+def _check_prompt(name: str, value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"gliclass component {name!r}: 'prompt' must be a string or null, got {value!r}.")
+    return value or None
+
+
+def _check_descriptions(name: str, value: Any) -> dict[str, str] | None:
+    if not value:
+        return None
+    if not isinstance(value, Mapping) or not all(
+        isinstance(key, str) and isinstance(text, str) and text.strip() for key, text in value.items()
+    ):
+        raise TypeError(
+            f"gliclass component {name!r}: 'label_descriptions' must map labels to non-empty strings, got {value!r}."
+        )
+    return dict(value)
+
+
+def _check_examples(name: str, value: Any) -> list[dict[str, Any]] | None:
+    if not value:
+        return None
+    from ..core._requests import normalize_examples
+
+    if isinstance(value, (str, Mapping)) or not all(isinstance(item, Mapping) for item in value):
+        raise TypeError(
+            f"gliclass component {name!r}: 'examples' must be a list of {{'text': ..., 'labels': [...]}} dicts."
+        )
+    try:
+        normalize_examples(list(value), 1)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"gliclass component {name!r}: {error}") from None
+    return [json.loads(json.dumps(dict(item))) for item in value]
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+
+
+def _empty(n_labels: int):
+    import numpy as np
+
+    return np.zeros((0, n_labels), dtype=np.float32)
+
+
+def _column(values: list[int]):
+    import numpy as np
+
+    return np.asarray(values, dtype=np.float64)[:, None]
+
+
+def _as_cats(labels: Sequence[str], row: Any) -> dict[str, float]:
+    return {label: float(score) for label, score in zip(labels, row)}
+
+
+def _few_shot(examples: Iterable[Example], labels: Sequence[str], n: int) -> list[dict[str, Any]]:
+    """Up to ``n`` examples with positive gold labels: first those that cover a new label, then in order."""
+    known = set(labels)
+    candidates = []
+    for example in examples:
+        positive = [label for label, value in example.reference.cats.items() if label in known and value >= 0.5]
+        if positive and example.reference.text.strip():
+            candidates.append({"text": example.reference.text, "labels": positive})
+    chosen, covered = [], set()
+    for candidate in candidates:
+        if len(chosen) < n and not covered.issuperset(candidate["labels"]):
+            chosen.append(candidate)
+            covered.update(candidate["labels"])
+    for candidate in candidates:
+        if len(chosen) < n and candidate not in chosen:
+            chosen.append(candidate)
+    return chosen
+
+
+def _checkpoint_members(files) -> list[Path]:
+    """Every file of a checkpoint: config.json, the weights (and shard index) and the tokenizer files."""
+    from ..core._checkpoint import PICKLE_INDEX, SAFETENSORS_INDEX, TOKENIZER_FILES
+
+    members = {files.config, *files.weights}
+    for index in (SAFETENSORS_INDEX, PICKLE_INDEX):
+        if (files.directory / index).is_file():
+            members.add(files.directory / index)
+    for pattern in TOKENIZER_FILES:
+        members.update(path for path in files.directory.glob(pattern) if path.is_file())
+    return sorted(members)
+
+
+def _copy_checkpoint(files, target: Path) -> None:
+    if target.exists() and target.resolve() == files.directory.resolve():
+        return  # saving to the directory the model was loaded from
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    for member in _checkpoint_members(files):
+        shutil.copyfile(member, target / member.name)  # follows hub-cache symlinks
+
+
+def _read_checkpoint(files) -> bytes:
+    return srsly.msgpack_dumps({member.name: member.read_bytes() for member in _checkpoint_members(files)})
+
+
+_bytes_root: Path | None = None
+_bytes_lock = threading.Lock()
+
+
+def _materialize(members: dict[str, bytes]) -> Path:
+    """Write checkpoint files from bytes to a private directory named by their hash (reused within a process)."""
+    global _bytes_root
+    digest = hashlib.sha256()
+    for name in sorted(members):
+        if Path(name).name != name or name in ("", ".", ".."):
+            raise ValueError(f"gliclass component data holds an invalid file name {name!r}.")
+        digest.update(name.encode() + b"\0" + hashlib.sha256(members[name]).digest())
+    with _bytes_lock:
+        if _bytes_root is None:
+            _bytes_root = Path(tempfile.mkdtemp(prefix="gliclass-spacy-"))
+            atexit.register(shutil.rmtree, _bytes_root, ignore_errors=True)
+        directory = _bytes_root / digest.hexdigest()
+        if not directory.is_dir():
+            partial = Path(tempfile.mkdtemp(dir=_bytes_root))
+            for name, data in members.items():
+                (partial / name).write_bytes(data)
+            partial.rename(directory)
+    return directory
