@@ -57,7 +57,8 @@ def test_jsonl_single_label_with_chunks(tmp_path, tiny_checkpoint, tiny_model):
     records = [json.loads(line) for line in output.read_text().splitlines()]
     assert [record["n"] for record in records] == list(range(len(TEXTS)))
     scores = np.array([[record[label] for label in LABELS] for record in records])
-    np.testing.assert_allclose(scores, tiny_model.predict_proba(TEXTS, LABELS, multi_label=False), atol=1e-6)
+    # chunks are batched differently from one call: float32 rounding differs (docs/parity.md)
+    np.testing.assert_allclose(scores, tiny_model.predict_proba(TEXTS, LABELS, multi_label=False), atol=1e-5)
     np.testing.assert_allclose(scores.sum(axis=1), 1.0, atol=1e-5)
     assert [record["predicted"] for record in records] == [[LABELS[i]] for i in scores.argmax(axis=1)]
 
