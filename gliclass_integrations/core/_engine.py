@@ -82,7 +82,7 @@ class BatchRunner:
             return self._halves(rows)
         try:
             return self._forward(rows)
-        except torch.OutOfMemoryError:
+        except torch.cuda.OutOfMemoryError:  # the same class as torch.OutOfMemoryError (torch >= 2.5)
             if len(rows) == 1:
                 raise
         # Retried outside the except block, so that the failed attempt's tensors can be freed.
