@@ -42,12 +42,11 @@ def read_target(y: Any, labels: tuple[str, ...] | None, multi_label: bool | str,
     rows = multilabel_rows(y, labels) if multi else single_label_rows(y)
     if n_rows is not None and len(rows) != n_rows:
         raise ValueError(f"X has {n_rows} texts but y has {len(rows)} rows.")
-    seen = sorted({label for row in rows for label in row})
     if labels is not None:
         _check_covered([_column_names(y) or (), *rows], labels, first_row=-1)
         model_labels = labels
     else:
-        model_labels = _column_names(y) or tuple(seen)
+        model_labels = _column_names(y) or tuple(sorted({label for row in rows for label in row}))
         if not multi and len(model_labels) < 2:
             raise ValueError(
                 f"y has a single class ({', '.join(map(repr, model_labels))}); a single-label classifier needs at "
