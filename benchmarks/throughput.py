@@ -22,8 +22,9 @@ encoder FLOPs of the real tokens per second, over the device's peak; on the CPU 
 measured fp32 matrix product).
 
 CPU variants of our engine (``--variants``): fp32 (default), int8 (dynamic int8 Linear layers),
-bf16, onnx (the encoder on ONNX Runtime); each non-fp32 variant also reports its largest score
-change against our fp32 scores.
+bf16, onnx (the encoder on ONNX Runtime); and on any device the attention variants eager
+(transformers' own attention, for DeBERTa the unfused path), sdpa and flash (flash-attn, CUDA). Each
+variant after the first also reports its largest score change against the first ("fp32": the default).
 
 Usage:
     python benchmarks/throughput.py --shapes small --lengths mixed --labels 1,8,64          # CPU, minutes
@@ -216,11 +217,17 @@ def reference_scores(pipeline, texts: list[str], labels: list[str]) -> np.ndarra
 # -- variants of our engine --------------------------------------------------------------------------
 
 
+# Variants that differ from the default only in the encoder's attention.
+ATTENTION_VARIANTS = {"eager": "eager", "sdpa": "sdpa", "flash": "flash_attention_2"}
+
+
 def load_variant(path: Path, variant: str, device: torch.device, dtype: str, max_batch_tokens: int):
     from gliclass_integrations import GLiClass
 
     model_dtype = "bfloat16" if variant == "bf16" or dtype == "bf16" else "float32"
-    model = GLiClass.from_pretrained(path, device=device, dtype=model_dtype, max_batch_tokens=max_batch_tokens)
+    attention = ATTENTION_VARIANTS.get(variant)
+    model = GLiClass.from_pretrained(path, device=device, dtype=model_dtype, max_batch_tokens=max_batch_tokens,
+                                     attn_implementation=attention)
     if variant == "int8":
         model.network = torch.ao.quantization.quantize_dynamic(model.network, {torch.nn.Linear}, dtype=torch.qint8)
     elif variant == "onnx":

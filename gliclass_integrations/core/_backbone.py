@@ -15,8 +15,13 @@ from ._config import GLiClassConfig
 T5_TYPES = {"t5": "T5EncoderModel", "mt5": "T5EncoderModel", "umt5": "UMT5EncoderModel"}
 
 
-def build_backbone(config: GLiClassConfig, dtype: torch.dtype) -> torch.nn.Module:
-    """An encoder with uninitialised weights, shaped by ``config.encoder_config``."""
+def build_backbone(
+    config: GLiClassConfig, dtype: torch.dtype, attn_implementation: str | None = None
+) -> torch.nn.Module:
+    """An encoder with uninitialised weights, shaped by ``config.encoder_config``.
+
+    ``attn_implementation`` is handed to transformers as is (None: its default).
+    """
     import transformers
     from transformers import AutoConfig, AutoModel
     from transformers.initialization import no_init_weights
@@ -33,12 +38,22 @@ def build_backbone(config: GLiClassConfig, dtype: torch.dtype) -> torch.nn.Modul
     settings.pop("dtype", None)
     settings.pop("torch_dtype", None)
     encoder_config = AutoConfig.for_model(model_type, **settings)
-    with no_init_weights():
-        if model_type in T5_TYPES:
-            model_class = getattr(transformers, T5_TYPES[model_type])
-            backbone = model_class._from_config(encoder_config, dtype=dtype)
-        else:
-            backbone = AutoModel.from_config(encoder_config, dtype=dtype)
+    options = {"dtype": dtype}
+    if attn_implementation is not None:
+        options["attn_implementation"] = attn_implementation
+    try:
+        with no_init_weights():
+            if model_type in T5_TYPES:
+                model_class = getattr(transformers, T5_TYPES[model_type])
+                backbone = model_class._from_config(encoder_config, **options)
+            else:
+                backbone = AutoModel.from_config(encoder_config, **options)
+    except (ImportError, ValueError) as error:
+        if attn_implementation is None:
+            raise
+        raise ValueError(
+            f"attn_implementation={attn_implementation!r} is not available for this {model_type} encoder: {error}"
+        ) from error
     return backbone
 
 

@@ -64,7 +64,8 @@ class GLiClass:
 
     def __init__(self, network, assembler: InputAssembler, *, device, dtype, name_or_path: str,
                  revision: str | None, batch_size: int | None, max_batch_tokens: int,
-                 position_limit: int | None = None, checkpoint_version: str = "") -> None:
+                 position_limit: int | None = None, checkpoint_version: str = "",
+                 attn_implementation: str | None = None) -> None:
         self.network = network
         self.assembler = assembler
         self.config: GLiClassConfig = network.config
@@ -76,6 +77,7 @@ class GLiClass:
         self.max_batch_tokens = max_batch_tokens
         self.position_limit = position_limit
         self.checkpoint_version = checkpoint_version
+        self.attn_implementation = attn_implementation
         self._variants: dict[int, GLiClass] = {}
 
     @property
@@ -84,13 +86,17 @@ class GLiClass:
 
     @property
     def fingerprint(self) -> str:
-        """Identifies what this model computes: checkpoint and its version, dtype, device type, max_length.
+        """Identifies what this model computes: checkpoint and its version, dtype, device type, max_length
+        and the requested attention implementation.
 
         Two models with the same fingerprint give the same logits for the same input (see
         :class:`LogitCache`). For a hub id the version is the resolved commit; for a local directory it
         is the size and modification time of the weight files.
         """
-        fields = (self.name_or_path, self.checkpoint_version, str(self.dtype), self.device.type, str(self.max_length))
+        fields = (
+            self.name_or_path, self.checkpoint_version, str(self.dtype), self.device.type, str(self.max_length),
+            str(self.attn_implementation),
+        )
         return "\x1f".join(fields)
 
     def with_max_length(self, max_length: int) -> GLiClass:
@@ -128,6 +134,7 @@ class GLiClass:
         allow_pickle: bool = False,
         batch_size: int | None = None,
         max_batch_tokens: int | None = None,
+        attn_implementation: str | None = None,
     ) -> GLiClass:
         """Load a GLiClass checkpoint from a local directory or the Hugging Face hub.
 
@@ -159,6 +166,11 @@ class GLiClass:
             Most tokens per forward pass (texts are sorted by length and padded per batch); peak memory
             grows with it. Default: 16384 on CUDA, 1024 on the CPU. A batch that runs out of device
             memory is split in halves and retried.
+        attn_implementation : {None, "sdpa", "eager", "flash_attention_2"}, optional
+            The encoder's attention. None: PyTorch's scaled_dot_product_attention, or flash-attn on CUDA
+            in 16-bit when it is installed and the encoder supports it (ModernBERT). DeBERTa encoders
+            run a fused path of this package for None and "sdpa" (transformers has only an eager one);
+            "eager" gives transformers' own implementation, for comparison.
 
         Returns
         -------
@@ -166,11 +178,17 @@ class GLiClass:
         """
         from transformers import AutoTokenizer
 
+        from ._attention import (
+            check_attn_implementation,
+            fuse_disentangled_attention,
+            transformers_attn_implementation,
+        )
         from ._backbone import build_backbone, keep_float32_parts, load_backbone_weights, position_limit
         from ._network import GLiClassNetwork
         from ._tokenizer import StructuralTokenizer
 
         _check_positive("max_length", max_length)
+        check_attn_implementation(attn_implementation)
         if batch_size is not None:
             _check_positive("batch_size", batch_size)
         torch_device = resolve_device(device)
@@ -194,11 +212,16 @@ class GLiClass:
             example_id=config.example_token_index,
         )
 
-        network = GLiClassNetwork(config, build_backbone(config, torch_dtype))
+        backbone_attention = transformers_attn_implementation(
+            attn_implementation, config.encoder_type, torch_device, torch_dtype
+        )
+        network = GLiClassNetwork(config, build_backbone(config, torch_dtype, backbone_attention))
         state = read_weights(files, source)
         backbone_state, head_state = split_weights(state, source)
         load_backbone_weights(network.encoder_model, backbone_state, source)
         load_head_weights(network, head_state, source)
+        if attn_implementation != "eager":
+            fuse_disentangled_attention(network.encoder_model)
         network.to(device=torch_device, dtype=torch_dtype).eval()
         keep_float32_parts(network.encoder_model, torch_dtype)
 
@@ -210,6 +233,7 @@ class GLiClass:
             network, assembler, device=torch_device, dtype=torch_dtype, name_or_path=source,
             revision=files.revision, batch_size=batch_size, max_batch_tokens=max_batch_tokens,
             position_limit=limit, checkpoint_version=files.revision or _file_versions(files.weights),
+            attn_implementation=attn_implementation,
         )
 
     # -- scoring ------------------------------------------------------------------------------------
