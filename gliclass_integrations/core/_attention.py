@@ -70,10 +70,11 @@ def fuse_disentangled_attention(backbone: nn.Module) -> int:
     from transformers.models.deberta_v2.modeling_deberta_v2 import DisentangledSelfAttention
 
     swapped = 0
+    shared_indices: dict = {}  # every layer of one forward indexes the same relative positions
     for module in backbone.modules():
         attention = getattr(module, "self", None)
         if isinstance(attention, DisentangledSelfAttention):
-            module.self = FusedDisentangledAttention(attention)
+            module.self = FusedDisentangledAttention(attention, shared_indices)
             swapped += 1
     return swapped
 
@@ -86,8 +87,9 @@ class FusedDisentangledAttention(nn.Module):
     Inference only: dropout is never applied.
     """
 
-    def __init__(self, eager: nn.Module) -> None:
+    def __init__(self, eager: nn.Module, shared_indices: dict | None = None) -> None:
         super().__init__()
+        self._indices = {} if shared_indices is None else shared_indices
         self.num_heads = eager.num_attention_heads
         self.head_size = eager.attention_head_size
         self.query_proj = eager.query_proj
@@ -122,7 +124,7 @@ class FusedDisentangledAttention(nn.Module):
         # The encoder's mask is the outer product of the token mask; any real query row gives the keys.
         real_keys = attention_mask.amax(dim=-2, keepdim=True).bool()  # [rows, 1, 1, S]
         bias = self._position_bias(query, key, relative_pos, rel_embeddings)
-        mask = real_keys if bias is None else bias.masked_fill(~real_keys, float("-inf"))
+        mask = real_keys if bias is None else bias.masked_fill_(~real_keys, float("-inf"))
         context = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, scale=1.0 / self.scale)
         return context.transpose(1, 2).reshape(rows, length, -1), None
 
@@ -131,27 +133,39 @@ class FusedDisentangledAttention(nn.Module):
         return states.view(rows, length, self.num_heads, self.head_size).transpose(1, 2)
 
     def _position_bias(self, query, key, relative_pos, rel_embeddings) -> torch.Tensor | None:
+        """c2p[i, j] = q_i · Kr[δ(i, j)] and p2c[i, j] = k_j · Qr[δ(j, i)], both over the scale, in [q, k] layout."""
         if not (self.content_to_position or self.position_to_content):
             return None
         rows, _, length, _ = query.shape
         first, last = reachable_positions(length, self.span, self.position_buckets, self.max_relative_positions)
         positions = rel_embeddings[first : last + 1]
-        relative = relative_pos.reshape(length, length).to(device=query.device, dtype=torch.long)
+        to_position, to_content = self._gather_indices(relative_pos, length, first, query.device)
         shape = (rows, self.num_heads, length, length)
-        bias = None
+        terms = []
         if self.content_to_position:
             projection = self.key_proj if self.share_att_key else self.pos_key_proj
             position_keys = self._position_heads(projection(positions))
-            index = (relative + self.span).clamp(0, 2 * self.span - 1) - first
-            bias = torch.matmul(query, position_keys.transpose(-1, -2)).gather(-1, index.expand(shape))
+            scores = torch.matmul(query / self.scale, position_keys.transpose(-1, -2))  # [rows, heads, q, δ]
+            terms.append(scores.gather(-1, to_position.expand(shape)))
         if self.position_to_content:
             projection = self.query_proj if self.share_att_key else self.pos_query_proj
             position_queries = self._position_heads(projection(positions))
-            index = (self.span - relative).clamp(0, 2 * self.span - 1) - first
-            terms = torch.matmul(key, position_queries.transpose(-1, -2)).gather(-1, index.expand(shape))
-            terms = terms.transpose(-1, -2)
-            bias = terms if bias is None else bias + terms
-        return bias / self.scale
+            scores = torch.matmul(key / self.scale, position_queries.transpose(-1, -2))  # [rows, heads, k, δ]
+            # Gathering in [k, q] and adding transposed measured faster than gathering along dim -2.
+            terms.append(scores.gather(-1, to_content.expand(shape)).transpose(-1, -2))
+        return terms[0] if len(terms) == 1 else terms[0].add_(terms[1])
+
+    def _gather_indices(self, relative_pos, length: int, first: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows of the position window for c2p ([q, k]) and p2c ([k, q]); computed once per forward."""
+        cached = self._indices.get("last")
+        if cached is None or cached[0] is not relative_pos:
+            relative = relative_pos.reshape(length, length).to(device=device, dtype=torch.long)
+            top = 2 * self.span - 1
+            to_position = (relative + self.span).clamp(0, top) - first
+            to_content = (self.span - relative).clamp(0, top) - first
+            cached = (relative_pos, to_position, to_content)
+            self._indices["last"] = cached
+        return cached[1], cached[2]
 
     def _position_heads(self, states: torch.Tensor) -> torch.Tensor:
         return states.view(-1, self.num_heads, self.head_size).transpose(0, 1)  # [heads, positions, head]
