@@ -225,7 +225,9 @@ def load_variant(path: Path, variant: str, device: torch.device, dtype: str, max
     from gliclass_integrations import GLiClass
 
     model_dtype = "bfloat16" if variant == "bf16" or dtype == "bf16" else "float32"
-    attention = ATTENTION_VARIANTS.get(variant)
+    # The fused DeBERTa attention sizes its position window from the length in Python, which a trace
+    # would freeze at the example's length: export transformers' eager attention instead.
+    attention = "eager" if variant == "onnx" else ATTENTION_VARIANTS.get(variant)
     model = GLiClass.from_pretrained(path, device=device, dtype=model_dtype, max_batch_tokens=max_batch_tokens,
                                      attn_implementation=attention)
     if variant == "int8":

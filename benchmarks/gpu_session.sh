@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# One GPU session's measurements for docs/benchmarks.md, sized for about 8 minutes on an H100/H200.
+#
+# Run from the repository root on a machine with CUDA PyTorch, transformers' dependencies, and the
+# wheels of gliclass 0.1.21 and transformers 5.24.0 in .whl/ (docs/benchmarks.md, "GPU"). Results
+# go to $OUT (default: ./gpu-results). SMOKE=1 runs the same steps with tiny sizes (any machine).
+set -u -o pipefail
+OUT=${OUT:-gpu-results}
+mkdir -p "$OUT"
+if ls .whl/*.whl >/dev/null 2>&1; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+        .whl/*.whl || exit 1
+    export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
+fi
+export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+
+if [ "${SMOKE:-0}" = 1 ]; then
+    big=small; n=6; tokens=1024; dtype=fp32; labels=1,4; repeat=1
+else
+    big=mini; n=512; tokens=16384; dtype=bf16; labels=1,16,256; repeat=2
+fi
+
+step() {  # step NAME SECONDS COMMAND...: run with a time limit, keep its output, go on if it fails
+    local name=$1 limit=$2
+    shift 2
+    echo "== $name: $*"
+    timeout "$limit" "$@" 2>"$OUT/$name.err" | tee "$OUT/$name.md"
+    echo "== $name finished with status $?"
+}
+
+python3 - <<'EOF' | tee "$OUT/versions.txt"
+import torch, transformers, gliclass  # noqa: F401
+from importlib.metadata import version
+name = torch.cuda.get_device_name() if torch.cuda.is_available() else "no CUDA"
+print(name, "torch", torch.__version__, "transformers", transformers.__version__, "gliclass", version("gliclass"))
+EOF
+
+# 1. The DeBERTa attention alone: transformers' eager against the fused default.
+step attention 60 python3 benchmarks/attention.py --shapes "$big" --dtype "$dtype" --tokens "$tokens" --repeat 5
+# 2. Side by side with the reference, mixed lengths: mini with both attentions, then edge and ultra.
+step throughput-mini 180 python3 benchmarks/throughput.py --shapes "$big" --dtype "$dtype" --lengths mixed \
+    --labels "$labels" --n "$n" --repeat "$repeat" --variants fp32,eager --json "$OUT/throughput-mini.jsonl"
+if [ "${SMOKE:-0}" != 1 ]; then
+    step throughput-edge 100 python3 benchmarks/throughput.py --shapes edge --dtype bf16 --lengths mixed \
+        --labels "$labels" --n "$n" --repeat "$repeat" --json "$OUT/throughput-edge.jsonl"
+    step throughput-ultra 120 python3 benchmarks/throughput.py --shapes ultra --dtype bf16 --lengths mixed \
+        --labels "$labels" --n 256 --repeat 1 --json "$OUT/throughput-ultra.jsonl"
+fi
