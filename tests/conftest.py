@@ -14,6 +14,22 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import checkpoints
 
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--torch-threads", type=int, metavar="N",
+        help="run with torch.set_num_threads(N), and N OpenMP threads in subprocesses (tests/tolerances.py)",
+    )
+
+
+def pytest_configure(config):
+    threads = config.getoption("--torch-threads")
+    if threads:
+        import torch
+
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        torch.set_num_threads(threads)
+
 _BUILT: dict[tuple, Path] = {}
 _LOADED: dict[tuple, object] = {}
 
@@ -44,6 +60,8 @@ def load_model(make_checkpoint):
     from gliclass_integrations import GLiClass
 
     def load(encoder: str = "deberta", head: str = "multilang", **options) -> GLiClass:
+        if options.get("dtype") == "float32":
+            del options["dtype"]  # the default: share the loaded model
         key = ("ours", encoder, head, tuple(sorted(options.items())))
         if key not in _LOADED:
             _LOADED[key] = GLiClass.from_pretrained(make_checkpoint(encoder, head), device="cpu", **options)

@@ -7,6 +7,7 @@ import copy
 import numpy as np
 import pytest
 import torch
+from tolerances import FLOAT32_LOGITS
 from transformers import DebertaV2Config, DebertaV2Model
 from transformers.models.deberta_v2.modeling_deberta_v2 import build_relative_position
 
@@ -99,7 +100,7 @@ def test_eager_is_passed_to_transformers_and_agrees_with_its_default(make_checkp
     eager = GLiClass.from_pretrained(checkpoint, device="cpu", attn_implementation="eager")
     assert eager.network.encoder_model.config._attn_implementation == "eager"
     assert default.network.encoder_model.config._attn_implementation == "sdpa"
-    np.testing.assert_allclose(default.logits(TEXTS, LABELS), eager.logits(TEXTS, LABELS), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(default.logits(TEXTS, LABELS), eager.logits(TEXTS, LABELS), rtol=0, atol=FLOAT32_LOGITS)
 
 
 def test_unknown_or_unavailable_attention_is_a_clear_error(make_checkpoint):

@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+from tolerances import FLOAT32, FLOAT32_LOGITS
 
 from gliclass_integrations.core import LogitCache
 from gliclass_integrations.core._cache import row_key
@@ -31,9 +32,9 @@ def test_cached_logits_equal_fresh_ones_and_skip_the_network(tiny_model, rows_ru
     assert sum(rows_run) == len(TEXTS) + 3  # the repeated text runs once when cached
     second = tiny_model.predict_proba(TEXTS[::-1], LABELS, multi_label=False, cache=cache)
     assert sum(rows_run) == len(TEXTS) + 3
-    # float32 CPU kernels round by batch shape (docs/parity.md), and the cached run had 3 rows, not 4
-    np.testing.assert_allclose(first, fresh, atol=1e-5, rtol=0)
-    np.testing.assert_allclose(second, tiny_model.predict_proba(TEXTS[::-1], LABELS, multi_label=False), atol=1e-5)
+    # float32 CPU kernels round by batch shape (tests/tolerances.py), and the cached run had 3 rows, not 4
+    np.testing.assert_allclose(first, fresh, atol=FLOAT32_LOGITS, rtol=0)
+    np.testing.assert_allclose(second, tiny_model.predict_proba(TEXTS[::-1], LABELS, multi_label=False), atol=FLOAT32)
     np.testing.assert_array_equal(second, tiny_model.predict_proba(TEXTS[::-1], LABELS, multi_label=False, cache=cache))
     assert cache.misses == 4 and cache.hits == 8  # the duplicate misses too, and is filled from one run
 

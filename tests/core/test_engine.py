@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from checkpoints import HEADS
+from tolerances import FLOAT32, FLOAT64
 
 from gliclass_integrations.core._engine import plan_batches
 
@@ -56,15 +57,15 @@ def assert_batch_invariant(model, tolerance):
 @pytest.mark.parametrize("encoder", ["deberta", "modernbert", "t5"])
 def test_scores_do_not_depend_on_batch_size_or_order_float64(encoder, head, load_model):
     """In float64, rounding is ~1e-16, so any influence of padding or of other texts would show."""
-    assert_batch_invariant(load_model(encoder, head, dtype="float64"), tolerance=1e-12)
+    assert_batch_invariant(load_model(encoder, head, dtype="float64"), tolerance=FLOAT64)
 
 
 @pytest.mark.parametrize("head", ["multilang", "instruct", "simple-first", "hopfield-max", "weighted-dot-avg"])
 @pytest.mark.parametrize("encoder", ["deberta", "modernbert", "t5", "bert"])
 def test_scores_do_not_depend_on_batch_size_or_order_float32(encoder, head, load_model):
     """In float32 CPU kernels round differently for different batch shapes (about 1e-7 relative per
-    operation); the fixtures' rescaled last layer amplifies that to a few 1e-6 on scores."""
-    assert_batch_invariant(load_model(encoder, head), tolerance=1e-5)
+    operation); the fixtures' rescaled last layer amplifies that to up to 2e-5 on scores (tolerances.py)."""
+    assert_batch_invariant(load_model(encoder, head), tolerance=FLOAT32)
 
 
 def count_calls(model, monkeypatch):
@@ -109,7 +110,7 @@ def test_token_budget_splits_batches(load_model, monkeypatch):
 def test_results_come_back_in_input_order(load_model):
     model = load_model("deberta", "multilang", dtype="float64")
     one_by_one = np.stack([model.logits(text, ["positive", "negative"])[0] for text in TEXTS])
-    np.testing.assert_allclose(model.logits(TEXTS, ["positive", "negative"]), one_by_one, atol=1e-12, rtol=0)
+    np.testing.assert_allclose(model.logits(TEXTS, ["positive", "negative"]), one_by_one, atol=FLOAT64, rtol=0)
 
 
 def test_shapes_for_single_strings_and_empty_input(tiny_model):

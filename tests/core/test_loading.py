@@ -12,6 +12,7 @@ import pytest
 import torch
 from checkpoints import HEADS, build_checkpoint, fill_hub_cache, load_reference
 from safetensors.torch import load_file, save_file
+from tolerances import FLOAT32
 
 from gliclass_integrations import GLiClass
 from gliclass_integrations.errors import (
@@ -181,7 +182,7 @@ def assert_matches_reference(path):
     model, tokenizer = load_reference(path)
     pipeline = ZeroShotClassificationPipeline(model, tokenizer, device="cpu", progress_bar=False)
     theirs = pipeline(TEXTS, LABELS, threshold=0.0, batch_size=1, return_hierarchical=True)
-    np.testing.assert_allclose(ours, [[row[label] for label in LABELS] for row in theirs], atol=1e-5)
+    np.testing.assert_allclose(ours, [[row[label] for label in LABELS] for row in theirs], atol=FLOAT32)
 
 
 def test_checkpoint_stored_in_bfloat16_loads_in_float32_and_matches_reference(tmp_path):

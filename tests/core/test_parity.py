@@ -1,17 +1,20 @@
-"""Our scores against the reference pipeline (gliclass 0.1.21, batch_size=1, float32).
+"""Our scores against the reference pipeline (gliclass 0.1.21, batch_size=1).
 
-Every encoder family × every head layout × every input scenario. Where the reference crashes, the
-oracle is patched to the documented intended behaviour (``checkpoints.patch_reference``,
-docs/parity.md).
+Every encoder family × every head layout × every input scenario, in float64 (where any difference in
+what is computed shows, tolerances.FLOAT64) and in float32 (what users run; the two
+implementations round differently, tolerances.FLOAT32). Where the reference crashes, the oracle is
+patched to the documented intended behaviour (``checkpoints.patch_reference``, docs/parity.md).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from checkpoints import ENCODERS, HEADS, load_reference
+from tolerances import FLOAT32, FLOAT64
 
-TOLERANCE = 1e-5
+TOLERANCE = {"float64": FLOAT64, "float32": FLOAT32}
 
 TEXTS = [
     "i love this product and would buy it again",
@@ -47,20 +50,40 @@ def _flatten(scores, prefix=""):
             yield name, value
 
 
-def _reference_pipeline(path, head):
+def _reference_pipeline(path, head, dtype):
     from gliclass import ZeroShotClassificationPipeline
 
     model, tokenizer = load_reference(path, HEADS[head])  # patched where the reference crashes
-    return ZeroShotClassificationPipeline(model, tokenizer, device="cpu", progress_bar=False)
+    model = model.to(getattr(torch, dtype))
+    pipeline = ZeroShotClassificationPipeline(model, tokenizer, device="cpu", progress_bar=False)
+    if dtype == "float64":
+        keep_activation_dtype(pipeline)
+    return pipeline
+
+
+class _LogitsKeepTheirDtype(torch.Tensor):
+    def float(self):
+        return self
+
+
+def keep_activation_dtype(pipeline) -> None:
+    """The reference casts logits to float32 (``.float()``) before its sigmoid or softmax, which would
+    round float64 scores to float32 (about 1e-7) and hide smaller differences: keep them in float64."""
+    postprocess = pipeline.pipe._postprocess_logits
+
+    def in_logits_dtype(logits, *args, **kwargs):
+        return postprocess(logits.as_subclass(_LogitsKeepTheirDtype), *args, **kwargs)
+
+    pipeline.pipe._postprocess_logits = in_logits_dtype
 
 
 _PIPELINES: dict = {}
 
 
-def reference_scores(path, head, scenario):
-    key = (str(path), head)
+def reference_scores(path, head, scenario, dtype="float32"):
+    key = (str(path), head, dtype)
     if key not in _PIPELINES:
-        _PIPELINES[key] = _reference_pipeline(path, head)
+        _PIPELINES[key] = _reference_pipeline(path, head, dtype)
     pipeline = _PIPELINES[key]
     arguments = dict(SCENARIOS[scenario])
     labels = arguments.pop("labels", LABELS)
@@ -76,7 +99,7 @@ def reference_scores(path, head, scenario):
         texts, labels, threshold=0.0, batch_size=1, return_hierarchical=True,
         classification_type="multi-label" if multi_label else "single-label", **arguments,
     )
-    return [np.array([score for _, score in _flatten(row)], dtype=np.float32) for row in output]
+    return [np.array([score for _, score in _flatten(row)], dtype=np.float64) for row in output]
 
 
 def our_scores(model, scenario):
@@ -89,14 +112,15 @@ def our_scores(model, scenario):
 PARITY_HEADS = sorted(HEADS)
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 @pytest.mark.parametrize("head", PARITY_HEADS)
 @pytest.mark.parametrize("encoder", sorted(ENCODERS))
-def test_scores_equal_reference(encoder, head, scenario, make_checkpoint, load_model):
+def test_scores_equal_reference(encoder, head, scenario, dtype, make_checkpoint, load_model):
     path = make_checkpoint(encoder, head)
-    expected = reference_scores(path, head, scenario)
-    actual = our_scores(load_model(encoder, head), scenario)
+    expected = reference_scores(path, head, scenario, dtype)
+    actual = our_scores(load_model(encoder, head, dtype=dtype), scenario)
     assert len(actual) == len(expected)
     for row, (ours, theirs) in enumerate(zip(actual, expected)):
         assert ours.shape == theirs.shape, f"row {row}"
-        np.testing.assert_allclose(ours, theirs, atol=TOLERANCE, rtol=0, err_msg=f"row {row}")
+        np.testing.assert_allclose(ours, theirs, atol=TOLERANCE[dtype], rtol=0, err_msg=f"row {row}")

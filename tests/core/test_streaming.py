@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from checkpoints import CORPUS
+from tolerances import FLOAT32_LOGITS, FLOAT64
 
 from gliclass_integrations.core._engine import plan_batches
 
@@ -63,7 +64,7 @@ def test_streamed_logits_equal_the_list_call_in_input_order(load_model, chunk_si
     expected = model.logits(MIXED, LABELS)
     streamed = list(model.iter_logits(iter(MIXED), LABELS, chunk_size=chunk_size))
     assert len(streamed) == len(MIXED)
-    np.testing.assert_allclose(np.stack(streamed), expected, atol=1e-12, rtol=0)
+    np.testing.assert_allclose(np.stack(streamed), expected, atol=FLOAT64, rtol=0)
     assert len({tuple(row) for row in expected}) == len(MIXED)  # distinct rows, so the order is checked
 
 
@@ -78,7 +79,7 @@ def test_streamed_scores_equal_predict_proba_with_every_option(load_model, multi
     streamed = model.iter_predict_proba(
         (text for text in MIXED), LABELS, multi_label=multi_label, chunk_size=3, batch_size=2, **options
     )
-    np.testing.assert_allclose(np.stack(list(streamed)), expected, atol=1e-12, rtol=0)
+    np.testing.assert_allclose(np.stack(list(streamed)), expected, atol=FLOAT64, rtol=0)
 
 
 def test_streaming_reads_the_texts_lazily_one_chunk_at_a_time(tiny_model):
@@ -110,7 +111,7 @@ def test_streaming_checks_its_arguments_before_reading_any_text(tiny_model):
 
 def test_streaming_a_single_string_or_nothing(tiny_model):
     (row,) = tiny_model.iter_logits("one text", {"group": ["a", "b"]})
-    np.testing.assert_allclose(row, tiny_model.logits("one text", {"group": ["a", "b"]})[0], atol=1e-6)
+    np.testing.assert_allclose(row, tiny_model.logits("one text", {"group": ["a", "b"]})[0], atol=FLOAT32_LOGITS)
     assert list(tiny_model.iter_predict_proba([], LABELS)) == []
 
 
@@ -199,7 +200,7 @@ def test_out_of_memory_splits_the_batch_and_keeps_every_result_in_order(load_mod
     attempts = fail_above(model, monkeypatch, most_rows=3)
     with pytest.warns(RuntimeWarning, match="Out of device memory"):
         split = model.logits(texts, LABELS, batch_size=16)
-    np.testing.assert_allclose(split, expected, atol=1e-12, rtol=0)
+    np.testing.assert_allclose(split, expected, atol=FLOAT64, rtol=0)
     assert max(attempts) == 16 and sum(rows for rows in attempts if rows <= 3) == len(texts)
 
 
@@ -210,7 +211,7 @@ def test_after_out_of_memory_later_batches_are_split_before_they_fail(load_model
     attempts = fail_above(model, monkeypatch, most_rows=2)
     with pytest.warns(RuntimeWarning):
         split = list(model.iter_logits(texts, LABELS, batch_size=8, chunk_size=8))
-    np.testing.assert_allclose(np.stack(split), np.stack(expected), atol=1e-12, rtol=0)
+    np.testing.assert_allclose(np.stack(split), np.stack(expected), atol=FLOAT64, rtol=0)
     assert attempts == [8, 4] + [2] * 12  # two failures in the first batch, none afterwards
 
 

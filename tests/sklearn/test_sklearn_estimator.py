@@ -22,6 +22,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils import estimator_checks
 from sklearn.utils._param_validation import InvalidParameterError
+from tolerances import FLOAT32, FLOAT32_LOGITS
 
 from gliclass_integrations import GLiClass, ZeroShotClassifier
 
@@ -113,10 +114,11 @@ def test_single_label_scores_equal_the_core_with_classes_sorted(make, core_model
     expected = core_model.predict_proba(texts, LABELS, multi_label=False)[:, [1, 0, 2]]
     proba = clf.predict_proba(texts)
     assert proba.dtype == np.float64
-    np.testing.assert_allclose(proba, expected, atol=1e-6)
+    np.testing.assert_allclose(proba, expected, atol=FLOAT32)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-12)
     assert clf.predict(texts).tolist() == [clf.classes_[i] for i in expected.argmax(axis=1)]
-    np.testing.assert_allclose(clf.decision_function(texts), core_model.logits(texts, LABELS)[:, [1, 0, 2]], atol=1e-5)
+    logits = core_model.logits(texts, LABELS)[:, [1, 0, 2]]
+    np.testing.assert_allclose(clf.decision_function(texts), logits, atol=FLOAT32_LOGITS)
 
 
 def test_binary_decision_function_is_one_dimensional_and_agrees_with_predict(make):
@@ -134,7 +136,7 @@ def test_multi_label_scores_and_thresholds(make, core_model):
     clf = make(labels=LABELS, multi_label=True, threshold=[0.2, 0.5, 0.8]).fit(texts)
     assert clf.classes_.tolist() == LABELS
     expected = core_model.predict_proba(texts, LABELS)
-    np.testing.assert_allclose(clf.predict_proba(texts), expected, atol=1e-6)
+    np.testing.assert_allclose(clf.predict_proba(texts), expected, atol=FLOAT32)
     np.testing.assert_array_equal(clf.predict(texts), (expected >= [0.2, 0.5, 0.8]).astype(int))
     clf.set_params(threshold={"tech": 0.1, "sports": 0.9, "politics": 0.5})  # no refit needed
     np.testing.assert_array_equal(clf.predict(texts), (expected >= [0.9, 0.5, 0.1]).astype(int))
@@ -148,7 +150,7 @@ def test_hierarchical_labels_prompt_and_descriptions_reach_the_model(make, core_
     clf = make(labels=tree, multi_label=True, prompt="Tag it.", label_descriptions=descriptions).fit(texts)
     assert clf.classes_.tolist() == flat
     expected = core_model.predict_proba(texts, flat, prompt="Tag it.", label_descriptions=descriptions)
-    np.testing.assert_allclose(clf.predict_proba(texts), expected, atol=1e-6)
+    np.testing.assert_allclose(clf.predict_proba(texts), expected, atol=FLOAT32)
 
 
 # -- y formats and input checks --------------------------------------------------------------------
@@ -224,7 +226,7 @@ def test_few_shot_examples_are_stratified_reproducible_and_used(make, core_model
     query = make_texts(3, seed=99)
     expected = core_model.predict_proba(query, LABELS, multi_label=False, examples=clf.examples_)[:, [1, 0, 2]]
     zero_shot = core_model.predict_proba(query, LABELS, multi_label=False)[:, [1, 0, 2]]
-    np.testing.assert_allclose(clf.predict_proba(query), expected, atol=1e-6)
+    np.testing.assert_allclose(clf.predict_proba(query), expected, atol=FLOAT32)
     assert np.abs(expected - zero_shot).max() > 1e-3  # the examples change the scores
 
 
@@ -370,4 +372,4 @@ def test_threads_share_one_model_and_agree(make, fresh_caches):
     with parallel_config(backend="threading", n_jobs=4):
         parts = Parallel()(delayed(clf.predict_proba)(texts[i::4]) for i in range(4))
     for i, part in enumerate(parts):
-        np.testing.assert_allclose(part, alone[i::4], atol=1e-5)
+        np.testing.assert_allclose(part, alone[i::4], atol=FLOAT32)
