@@ -18,10 +18,18 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, TextIO
 
-from .core._labels import flatten_labels
-from .core._scores import predictions
+from .core import (
+    DEFAULT_MAX_LENGTH,
+    DEFAULT_MODEL,
+    DTYPE_NAMES,
+    check_device,
+    check_dtype,
+    check_positive_int,
+    check_threshold,
+    flatten_labels,
+    predictions,
+)
 
-DEFAULT_MODEL = "knowledgator/gliclass-multilang-mini"
 INPUT_FORMATS = ("csv", "jsonl", "parquet", "lines")
 OUTPUT_FORMATS = ("csv", "jsonl")
 EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".txt": "lines"}
@@ -52,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     classify.add_argument("--revision", help="branch, tag or commit of a hub model")
     classify.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
-    classify.add_argument("--dtype", default="auto", help="auto, float32, bfloat16 or float16 (default: auto)")
+    classify.add_argument("--dtype", default="auto", help=f"{', '.join(DTYPE_NAMES)} (default: auto)")
     classify.add_argument("--threshold", type=float, default=0.5, help="multi-label cut-off (default: 0.5)")
     classify.add_argument("--single-label", action="store_true", help="exactly one label per row (softmax)")
     classify.add_argument("--prompt", help="task description given to the model with every text")
@@ -66,7 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument(
         "--batch-size", type=int, help="most texts per forward pass (default: as many as the token budget allows)"
     )
-    classify.add_argument("--max-length", type=int, default=1024, help="most tokens per input (default: 1024)")
+    classify.add_argument(
+        "--max-length", type=int, default=DEFAULT_MAX_LENGTH,
+        help=f"most tokens per input (default: {DEFAULT_MAX_LENGTH})",
+    )
     classify.add_argument("--chunk-size", type=int, default=2048, help="rows read and written at a time")
     progress = classify.add_mutually_exclusive_group()
     progress.add_argument("--progress", dest="progress", action="store_true", default=None, help="show progress")
@@ -89,10 +100,7 @@ def main(argv: list[str] | None = None) -> int:
 def run_classify(arguments: argparse.Namespace) -> int:
     labels = read_labels(arguments)
     flat_labels = list(flatten_labels(labels))
-    if not 0.0 <= arguments.threshold <= 1.0:
-        raise UsageError(f"--threshold must be between 0 and 1, got {arguments.threshold}.")
-    if arguments.chunk_size < 1:
-        raise UsageError(f"--chunk-size must be a positive integer, got {arguments.chunk_size}.")
+    check_settings(arguments)
     examples = read_examples(arguments.examples) if arguments.examples else None
     input_format = arguments.input_format or _format_from_name(arguments.input, default="lines", known=INPUT_FORMATS)
     output_format = arguments.output_format or _format_from_name(arguments.output, default="csv", known=OUTPUT_FORMATS)
@@ -125,6 +133,16 @@ def run_classify(arguments: argparse.Namespace) -> int:
             if progress is not None:
                 progress.close()
     return 0
+
+
+def check_settings(arguments: argparse.Namespace) -> None:
+    """The options shared with the other entry points, by the core's rules, before anything is loaded."""
+    check_threshold(arguments.threshold, "--threshold")
+    check_dtype(arguments.dtype, "--dtype")
+    check_device(arguments.device, "--device")
+    check_positive_int(arguments.batch_size, "--batch-size", optional=True)
+    check_positive_int(arguments.max_length, "--max-length")
+    check_positive_int(arguments.chunk_size, "--chunk-size")
 
 
 def _predicted(labels: list[str], scores, arguments) -> list[str]:

@@ -81,7 +81,7 @@ def tiny_model(load_model):
     return load_model("deberta", "multilang")
 
 
-DEFAULT_MODEL = "knowledgator/gliclass-multilang-mini"
+from gliclass_integrations.core import DEFAULT_MODEL  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,34 @@
-"""The inference core: loading, input assembly, the GLiClass head and the batching engine."""
+"""The inference core: loading, input assembly, the GLiClass head and the batching engine.
+
+Adapters (scikit-learn, spaCy, pandas, the command line) use the names exported here, never the
+private modules, and take their setting checks and defaults from here too.
+"""
 
 from ._cache import LogitCache, shared_logit_cache
+from ._checkpoint import checkpoint_contents, copy_checkpoint, hub_offline, resolve_checkpoint, write_checkpoint
 from ._config import GLiClassConfig
+from ._examples import select_examples
 from ._labels import flatten_labels
-from ._model import GLiClass
+from ._model import DEFAULT_MAX_LENGTH, GLiClass
+from ._options import (
+    DEFAULT_MODEL,
+    DTYPE_ALIASES,
+    DTYPE_NAMES,
+    check_descriptions,
+    check_device,
+    check_dtype,
+    check_positive_int,
+    check_prompt,
+    check_threshold,
+)
 from ._registry import clear_model_cache, shared_model
-from ._requests import text_column
+from ._requests import check_examples, text_column
+from ._scores import predictions, probabilities
 
 __all__ = [
-    "GLiClass", "GLiClassConfig", "LogitCache", "clear_model_cache", "flatten_labels", "shared_logit_cache",
-    "shared_model", "text_column",
+    "DEFAULT_MAX_LENGTH", "DEFAULT_MODEL", "DTYPE_ALIASES", "DTYPE_NAMES", "GLiClass", "GLiClassConfig", "LogitCache",
+    "check_descriptions", "check_device", "check_dtype", "check_examples", "check_positive_int", "check_prompt",
+    "check_threshold", "checkpoint_contents", "clear_model_cache", "copy_checkpoint", "flatten_labels", "hub_offline",
+    "predictions", "probabilities", "resolve_checkpoint", "select_examples", "shared_logit_cache", "shared_model",
+    "text_column", "write_checkpoint",
 ]

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
+import hashlib
 import json
 import os
+import shutil
+import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +35,16 @@ class CheckpointFiles:
     @property
     def config(self) -> Path:
         return self.directory / "config.json"
+
+    def members(self) -> list[Path]:
+        """Every file of the checkpoint: config.json, the weights (and shard index) and the tokenizer files."""
+        found = {self.config, *self.weights}
+        for index in (SAFETENSORS_INDEX, PICKLE_INDEX):
+            if (self.directory / index).is_file():
+                found.add(self.directory / index)
+        for pattern in TOKENIZER_FILES:
+            found.update(path for path in self.directory.glob(pattern) if path.is_file())
+        return sorted(found)
 
 
 def hub_offline() -> bool:
@@ -157,3 +172,51 @@ def read_weights(files: CheckpointFiles, source: str):
             raise CheckpointError(f"{source}: cannot read the weights in {path.name} ({error}).") from error
         state.update(part)
     return state
+
+
+# -- copies of a checkpoint (a spaCy pipeline saves the model it uses beside its own data) --------------
+
+
+def copy_checkpoint(files: CheckpointFiles, target: str | os.PathLike) -> None:
+    """Copy every file of a checkpoint into ``target`` (replaced), following hub-cache symlinks."""
+    target = Path(target)
+    if target.exists() and target.resolve() == files.directory.resolve():
+        return  # saving to the directory the model was loaded from
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    for member in files.members():
+        shutil.copyfile(member, target / member.name)
+
+
+def checkpoint_contents(files: CheckpointFiles) -> dict[str, bytes]:
+    """``{file name: bytes}`` of every file of a checkpoint."""
+    return {member.name: member.read_bytes() for member in files.members()}
+
+
+_written_root: Path | None = None
+_written_lock = threading.Lock()
+
+
+def write_checkpoint(contents: dict[str, bytes]) -> Path:
+    """Write checkpoint files (from :func:`checkpoint_contents`) to a private directory, removed at exit.
+
+    The directory is named by the files' hash, so the same checkpoint is written once per process.
+    """
+    global _written_root
+    digest = hashlib.sha256()
+    for name in sorted(contents):
+        if Path(name).name != name or name in ("", ".", ".."):
+            raise CheckpointError(f"checkpoint data holds an invalid file name {name!r}.")
+        digest.update(name.encode() + b"\0" + hashlib.sha256(contents[name]).digest())
+    with _written_lock:
+        if _written_root is None:
+            _written_root = Path(tempfile.mkdtemp(prefix="gliclass-checkpoints-"))
+            atexit.register(shutil.rmtree, _written_root, ignore_errors=True)
+        directory = _written_root / digest.hexdigest()
+        if not directory.is_dir():
+            partial = Path(tempfile.mkdtemp(dir=_written_root))
+            for name, data in contents.items():
+                (partial / name).write_bytes(data)
+            partial.rename(directory)
+    return directory

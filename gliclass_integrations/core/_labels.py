@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 LabelTree = Mapping[str, Any]
@@ -12,21 +12,36 @@ SEPARATOR = "."
 def flatten_labels(labels: Sequence[str] | LabelTree, where: str = "labels") -> tuple[str, ...]:
     """Return the label texts fed to the model, in order.
 
-    A flat sequence of strings is returned as a tuple. A dict is flattened depth first in insertion
-    order: ``{"sentiment": ["positive", "negative"]}`` gives ``("sentiment.positive",
-    "sentiment.negative")``; values may be dicts, lists of strings or a single string.
+    A flat 1-D collection of strings (list, tuple, NumPy array, pandas Index or Series) is returned as
+    a tuple in its order. A dict is flattened depth first in insertion order: ``{"sentiment":
+    ["positive", "negative"]}`` gives ``("sentiment.positive", "sentiment.negative")``; values may be
+    dicts, lists of strings or a single string. A set is refused: its order, and with it every score,
+    could change from one process to the next.
     """
     if isinstance(labels, Mapping):
         flat = tuple(_flatten_tree(labels, "", where))
-    elif isinstance(labels, str):
-        raise TypeError(f"{where} must be a list of strings or a dict, got the string {labels!r}.")
     else:
-        flat = tuple(labels)
-        for index, label in enumerate(flat):
-            if not isinstance(label, str):
-                raise TypeError(f"{where}[{index}] must be a string, got {type(label).__name__}: {label!r}.")
+        flat = tuple(str(label) for label in label_sequence(labels, where))
     _check_labels(flat, where)
     return flat
+
+
+def label_sequence(labels: Any, where: str = "labels") -> list[str]:
+    """The items of a flat, ordered, 1-D collection of label strings, checked one by one."""
+    if isinstance(labels, str):
+        raise TypeError(f"{where} must be a list of strings or a dict, got the string {labels!r}.")
+    if isinstance(labels, (set, frozenset)):
+        raise TypeError(f"{where} is a set, whose order is not defined; give a list (e.g. sorted(labels)).")
+    ndim = getattr(labels, "ndim", 1)
+    if ndim != 1:
+        raise ValueError(f"{where} must be one-dimensional, got an array of shape {getattr(labels, 'shape', '?')}.")
+    if not isinstance(labels, Iterable):
+        raise TypeError(f"{where} must be a list of strings or a dict, got {type(labels).__name__}: {labels!r}.")
+    items = list(labels)
+    for index, label in enumerate(items):
+        if not isinstance(label, str):
+            raise TypeError(f"{where}[{index}] must be a string, got {type(label).__name__}: {label!r}.")
+    return items
 
 
 def _flatten_tree(tree: LabelTree, prefix: str, where: str):

@@ -17,6 +17,7 @@ from ._assembly import EncodedRow, InputAssembler
 from ._cache import LogitCache, row_key
 from ._checkpoint import read_json, read_weights, resolve_checkpoint
 from ._config import GLiClassConfig, parse_config
+from ._options import check_device, check_dtype, check_positive_int, check_threshold
 from ._requests import Request, build_request
 from ._scores import nested_scores, predictions, probabilities
 
@@ -25,10 +26,6 @@ DEFAULT_MAX_LENGTH = 1024
 # text (docs/benchmarks.md).
 DEFAULT_MAX_BATCH_TOKENS = {"cuda": 16384, "cpu": 1024}
 DEFAULT_CHUNK_SIZE = 1024
-DTYPES = {
-    "float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
-    "float16": "float16", "fp16": "float16", "float64": "float64", "fp64": "float64",
-}
 
 
 class GLiClass:
@@ -103,7 +100,7 @@ class GLiClass:
 
     def with_max_length(self, max_length: int) -> GLiClass:
         """This model with another ``max_length``, sharing the weights (capped as in from_pretrained)."""
-        _check_positive("max_length", max_length)
+        check_positive_int(max_length, "max_length")
         effective = min(max_length, self.position_limit or max_length)
         if effective == self.max_length:
             return self
@@ -189,14 +186,13 @@ class GLiClass:
         from ._network import GLiClassNetwork
         from ._tokenizer import StructuralTokenizer
 
-        _check_positive("max_length", max_length)
+        check_positive_int(max_length, "max_length")
         check_attn_implementation(attn_implementation)
-        if batch_size is not None:
-            _check_positive("batch_size", batch_size)
+        check_positive_int(batch_size, "batch_size", optional=True)
         torch_device = resolve_device(device)
         if max_batch_tokens is None:
             max_batch_tokens = DEFAULT_MAX_BATCH_TOKENS["cuda" if torch_device.type == "cuda" else "cpu"]
-        _check_positive("max_batch_tokens", max_batch_tokens)
+        check_positive_int(max_batch_tokens, "max_batch_tokens")
         torch_dtype = resolve_dtype(dtype, torch_device)
         source = os.fspath(name_or_path)
         files = resolve_checkpoint(
@@ -476,8 +472,7 @@ class GLiClass:
         cache: LogitCache | None = None,
     ) -> list[np.ndarray]:
         """Logits of every row; with a cache, only the rows it lacks run (each distinct input once)."""
-        if batch_size is not None:
-            _check_positive("batch_size", batch_size)
+        check_positive_int(batch_size, "batch_size", optional=True)
         if cache is None:
             return self._compute(request, batch_size, runner, progress, stacklevel=stacklevel + 1)
         keys = [row_key(self.fingerprint, row) for row in request.rows]
@@ -514,9 +509,8 @@ class GLiClass:
 
     def _stream(self, texts, labels, options: dict, *, batch_size, chunk_size, progress_bar, transform):
         """Checks the arguments now, then returns the generator that reads and scores the texts."""
-        _check_positive("chunk_size", chunk_size)
-        if batch_size is not None:
-            _check_positive("batch_size", batch_size)
+        check_positive_int(chunk_size, "chunk_size")
+        check_positive_int(batch_size, "batch_size", optional=True)
         labels = _shared_labels(labels)
         if options["examples"] is not None:
             options["examples"] = list(options["examples"])
@@ -550,19 +544,16 @@ class GLiClass:
 def resolve_device(device: Any):
     import torch
 
+    check_device(device)
     if isinstance(device, torch.device):
         resolved = device
     elif device is None or device == "auto":
         resolved = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    elif isinstance(device, str):
-        if device.strip().lower() == "gpu":
-            raise ValueError("device='gpu' is not a torch device; use 'cuda' (or 'cuda:0', 'cuda:1', ...).")
+    else:
         try:
             resolved = torch.device(device)
         except RuntimeError as error:
             raise ValueError(f"device={device!r} is not a torch device ({error}).") from None
-    else:
-        raise TypeError(f"device must be 'auto', a device string or a torch.device, got {type(device).__name__}.")
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={str(resolved)!r} was requested but CUDA is not available; use 'cpu' or 'auto'.")
     return resolved
@@ -571,15 +562,10 @@ def resolve_device(device: Any):
 def resolve_dtype(dtype: Any, device):
     import torch
 
-    if isinstance(dtype, torch.dtype):
-        if dtype not in (torch.float32, torch.bfloat16, torch.float16, torch.float64):
-            raise ValueError(f"dtype must be float32, bfloat16, float16 or float64, got {dtype}.")
-        return dtype
-    if dtype is None or dtype == "auto":
+    name = check_dtype(dtype)
+    if name == "auto":
         return torch.bfloat16 if device.type == "cuda" else torch.float32
-    if isinstance(dtype, str) and dtype.lower() in DTYPES:
-        return getattr(torch, DTYPES[dtype.lower()])
-    raise ValueError(f"dtype must be 'auto', 'float32', 'bfloat16', 'float16' or 'float64', got {dtype!r}.")
+    return getattr(torch, name)
 
 
 def split_weights(state: dict, source: str) -> tuple[dict, dict]:
@@ -625,17 +611,12 @@ def _file_versions(paths: Sequence[os.PathLike]) -> str:
 
 
 def _thresholds(threshold: float | Sequence[float], n_texts: int) -> list[float]:
-    if isinstance(threshold, (int, float)) and not isinstance(threshold, bool):
-        return [float(threshold)] * n_texts
+    if isinstance(threshold, (str, bytes)) or not isinstance(threshold, Iterable):
+        return [check_threshold(threshold)] * n_texts
     values = list(threshold)
     if len(values) != n_texts:
         raise ValueError(f"threshold has {len(values)} values for {n_texts} texts; give one or one per text.")
-    return [float(value) for value in values]
-
-
-def _check_positive(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return [check_threshold(value, f"threshold[{index}]") for index, value in enumerate(values)]
 
 
 def _shared_labels(labels: Any) -> Any:

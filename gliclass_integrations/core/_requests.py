@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._labels import flatten_labels
+from ._options import check_descriptions
 
 EXAMPLE_LABELS_INTRO = " \nLabels:\n "  # between an example's text and its labels (training format)
 
@@ -134,9 +135,12 @@ def normalize_labels(labels: Any, n_texts: int):
             "labels must be a list of strings, a dict of label groups, or one of those per text; "
             f"got {type(labels).__name__}: {labels!r}."
         )
+    if isinstance(labels, (set, frozenset)) or getattr(labels, "ndim", 1) != 1:
+        flatten_labels(labels)  # explains what is wrong
     items = list(labels)
-    if all(isinstance(item, str) for item in items):
-        return flatten_labels(items), None, [items] * n_texts
+    if not items or any(isinstance(item, str) for item in items):
+        flat = flatten_labels(items)  # names the first item that is not a string
+        return flat, None, [list(flat)] * n_texts
     if not all(isinstance(item, (Mapping, list, tuple)) for item in items):
         raise TypeError(
             "labels mixes strings with lists or dicts; give one flat list for all texts or one list (or dict) per text."
@@ -203,19 +207,22 @@ def _example(item: Any, where: str) -> Example:
 def normalize_descriptions(
     descriptions: Mapping[str, str] | None, labels: tuple[str, ...] | list[tuple[str, ...]]
 ) -> dict[str, str]:
-    if not descriptions:
-        return {}
-    if not isinstance(descriptions, Mapping):
-        raise TypeError(
-            f"label_descriptions must be a dict of label -> description, got {type(descriptions).__name__}."
-        )
-    known = set(labels) if isinstance(labels, tuple) else {label for row in labels for label in row}
-    for label, description in descriptions.items():
-        if label not in known:
-            raise ValueError(f"label_descriptions has a description for {label!r}, which is not among the labels.")
-        if not isinstance(description, str) or not description.strip():
-            raise TypeError(f"label_descriptions[{label!r}] must be a non-empty string, got {description!r}.")
-    return dict(descriptions)
+    known = labels if isinstance(labels, tuple) else {label for row in labels for label in row}
+    return check_descriptions(descriptions, known) or {}
+
+
+def check_examples(examples: Any, where: str = "examples") -> list[dict[str, Any]] | None:
+    """Few-shot examples shared by all texts, as plain dicts (None when there are none)."""
+    if examples is None:
+        return None
+    if isinstance(examples, (str, Mapping)) or not isinstance(examples, Iterable):
+        raise TypeError(f"{where} must be a list of {{'text': ..., 'labels': [...]}} dicts.")
+    items = list(examples)
+    for index, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise TypeError(f"{where}[{index}] must be a dict with 'text' and 'labels', got {type(item).__name__}.")
+        _example(item, f"{where}[{index}]")
+    return [dict(item) for item in items] or None
 
 
 def render_descriptions(labels: tuple[str, ...], descriptions: Mapping[str, str]) -> str:

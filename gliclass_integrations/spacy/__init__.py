@@ -11,10 +11,14 @@ the component is created or first used. A broken optional dependency can therefo
 
 # No ``from __future__ import annotations``: spaCy's config system validates the factory's arguments
 # from their type hints, which must be real types.
+from collections.abc import Callable, Iterable
 from typing import Any
 
 try:
     from spacy.language import Language
+    from spacy.scorer import Scorer
+    from spacy.training import Example
+    from spacy.util import registry
 except ModuleNotFoundError as error:  # pragma: no cover - only without the extra
     if error.name != "spacy":
         raise
@@ -22,10 +26,16 @@ except ModuleNotFoundError as error:  # pragma: no cover - only without the extr
         'The spaCy component needs spaCy: pip install "gliclass-integrations[spacy]"'
     ) from error
 
-__all__ = ["DEFAULT_CONFIG", "SCORE_WEIGHTS", "GLiClassComponent", "make_gliclass"]
+__all__ = [
+    "DEFAULT_CONFIG", "SCORE_WEIGHTS", "GLiClassComponent", "gliclass_score", "make_gliclass", "make_gliclass_scorer",
+]
+
+# The core's default model (``gliclass_integrations.core.DEFAULT_MODEL``); not imported from there, so that
+# spaCy's entry-point scan imports nothing but spaCy (a test checks that the two agree).
+DEFAULT_MODEL = "knowledgator/gliclass-multilang-mini"
 
 DEFAULT_CONFIG: dict[str, Any] = {
-    "model": "knowledgator/gliclass-multilang-mini",
+    "model": DEFAULT_MODEL,
     "revision": None,
     "labels": [],
     "multi_label": True,
@@ -33,11 +43,12 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "prompt": None,
     "label_descriptions": None,
     "examples": None,
-    "batch_size": 32,
+    "batch_size": None,
     "device": None,
     "dtype": "auto",
     "max_length": 1024,
     "scope": "doc",
+    "scorer": {"@scorers": "gliclass.scorer.v1"},
 }
 
 # As for spaCy's textcat: cats_score (macro F for exclusive labels, macro AUC for multi-label) counts,
@@ -54,6 +65,17 @@ SCORE_WEIGHTS: dict[str, float | None] = {
     "cats_macro_auc": None,
     "cats_f_per_type": None,
 }
+
+
+def gliclass_score(examples: Iterable[Example], **kwargs: Any) -> dict[str, Any]:
+    """spaCy's ``Scorer.score_cats`` on ``doc.cats``; the component passes its labels, multi_label and threshold."""
+    return Scorer.score_cats(examples, "cats", **kwargs)
+
+
+@registry.scorers("gliclass.scorer.v1")
+def make_gliclass_scorer() -> Callable[..., dict[str, Any]]:
+    """The default scorer of the ``gliclass`` component (as ``spacy.textcat_scorer.v2`` is textcat's)."""
+    return gliclass_score
 
 
 @Language.factory(
@@ -73,11 +95,12 @@ def make_gliclass(
     prompt: str | None,
     label_descriptions: dict[str, str] | None,
     examples: list[dict[str, Any]] | None,
-    batch_size: int,
+    batch_size: int | None,
     device: str | None,
-    dtype: str,
+    dtype: str | None,
     max_length: int,
     scope: str,
+    scorer: Callable | None,
 ):
     """Create a ``gliclass`` component (a light shell: the model loads on first use)."""
     from ._component import GLiClassComponent
@@ -85,7 +108,7 @@ def make_gliclass(
     return GLiClassComponent(
         nlp, name, model=model, revision=revision, labels=labels, multi_label=multi_label, threshold=threshold,
         prompt=prompt, label_descriptions=label_descriptions, examples=examples, batch_size=batch_size,
-        device=device, dtype=dtype, max_length=max_length, scope=scope,
+        device=device, dtype=dtype, max_length=max_length, scope=scope, scorer=scorer,
     )
 
 

@@ -1,16 +1,11 @@
 """The ``gliclass`` spaCy component: GLiClass label scores in ``doc.cats`` (and on sentences).
 
-The inference core (and with it torch and transformers) is imported inside methods, when a model is
-first needed; the model itself comes from the process-wide registry, so reloading a pipeline never
-loads the same weights twice.
+Settings are checked by the core's rules (the same as for the scikit-learn estimator and the CLI).
+torch and transformers load when a model is first needed; the model itself comes from the
+process-wide registry, so reloading a pipeline never loads the same weights twice.
 """
 
-import atexit
-import hashlib
 import json
-import shutil
-import tempfile
-import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -20,13 +15,30 @@ import srsly
 from spacy import util
 from spacy.language import Language
 from spacy.pipeline import Pipe
-from spacy.scorer import Scorer
 from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_examples, validate_get_examples
 
+from ..core import (
+    check_descriptions,
+    check_device,
+    check_dtype,
+    check_examples,
+    check_positive_int,
+    check_prompt,
+    check_threshold,
+    checkpoint_contents,
+    copy_checkpoint,
+    flatten_labels,
+    hub_offline,
+    resolve_checkpoint,
+    select_examples,
+    shared_model,
+    write_checkpoint,
+)
+from . import gliclass_score
+
 SPAN_EXTENSION = "gliclass_cats"
 SCOPES = ("doc", "sents")
-DTYPES = ("auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16", "float64", "fp64")
 # Settings that hold free text. spaCy's config system reads "${...}" in a config value as a variable
 # reference, so these are kept in the component's own data (cfg.json), never in config.cfg.
 TEXT_SETTINGS = ("prompt", "label_descriptions", "examples")
@@ -67,16 +79,22 @@ class GLiClassComponent(Pipe):
         ``{label: description}``.
     examples : list of dict or None
         Few-shot examples ``{"text": ..., "labels": [...]}``.
-    batch_size : int
-        Most texts (docs or sentences) per forward pass.
+    batch_size : int or None
+        Most texts (docs or sentences) per forward pass; None: as many as the model's token budget allows
+        (16,384 tokens on CUDA, 1,024 on the CPU), as in the core.
     device : str or None
         None follows spaCy/thinc (``spacy.require_gpu()``); else "cpu", "cuda", "cuda:1", "auto", ...
     dtype : str
-        "auto" (float32 on the CPU, bfloat16 on CUDA), "float32", "bfloat16", "float16" or "float64".
+        "auto" (float32 on the CPU, bfloat16 on CUDA), "float32", "bfloat16", "float16" or "float64" (or
+        "fp32", "bf16", "fp16", "fp64").
     max_length : int
         Longest model input in tokens; longer texts are shortened, labels never.
     scope : {"doc", "sents"}
         "sents" scores each sentence (``span._.gliclass_cats``) and sets ``doc.cats`` from them.
+    scorer : callable or None
+        Scores ``doc.cats`` against reference examples (``nlp.evaluate``); by default
+        ``gliclass.scorer.v1``, spaCy's ``Scorer.score_cats`` with this component's labels,
+        ``multi_label`` and ``threshold``. None: ``score`` reports nothing.
     """
 
     def __init__(
@@ -92,22 +110,24 @@ class GLiClassComponent(Pipe):
         prompt: str | None = None,
         label_descriptions: Mapping[str, str] | None = None,
         examples: Sequence[Mapping[str, Any]] | None = None,
-        batch_size: int = 32,
+        batch_size: int | None = None,
         device: str | None = None,
         dtype: str = "auto",
         max_length: int = 1024,
         scope: str = "doc",
+        scorer: Callable | None = gliclass_score,
     ) -> None:
         self.name = name
         self._nlp = weakref.ref(nlp) if nlp is not None else None
         self.source = _check_text(name, "model", model)
         self.revision = revision if revision is None else _check_text(name, "revision", revision)
         self.multi_label = _check_bool(name, "multi_label", multi_label)
-        self.threshold = _check_threshold(name, threshold)
-        self.batch_size = _check_positive(name, "batch_size", batch_size)
-        self.max_length = _check_positive(name, "max_length", max_length)
-        self.device = _check_device(name, device)
-        self.dtype = _check_dtype(name, dtype)
+        self.threshold = check_threshold(threshold, _setting(name, "threshold"))
+        self.batch_size = check_positive_int(batch_size, _setting(name, "batch_size"), optional=True)
+        self.max_length = check_positive_int(max_length, _setting(name, "max_length"))
+        self.device = check_device(device, _setting(name, "device"))
+        self.dtype = check_dtype(dtype, _setting(name, "dtype"))
+        self.scorer = scorer
         if scope not in SCOPES:
             raise ValueError(f"gliclass component {name!r}: 'scope' must be 'doc' or 'sents', got {scope!r}.")
         self.scope = scope
@@ -115,15 +135,11 @@ class GLiClassComponent(Pipe):
         self._labels: tuple[str, ...] = ()
         if labels:
             self._set_labels(labels)
-        self.prompt = _check_prompt(name, prompt)
-        self.label_descriptions = _check_descriptions(name, label_descriptions)
+        self.prompt = check_prompt(prompt, _setting(name, "prompt"))
+        self.label_descriptions = check_descriptions(
+            label_descriptions, self._labels or None, _setting(name, "label_descriptions")
+        )
         self.examples = _check_examples(name, examples)
-        unknown = sorted(set(self.label_descriptions or ()) - set(self._labels)) if self._labels else []
-        if unknown:
-            raise ValueError(
-                f"gliclass component {name!r}: 'label_descriptions' describes {', '.join(map(repr, unknown))}, "
-                f"which is not among the labels {list(self._labels)}."
-            )
         self._models: dict[str, Any] = {}
         if scope == "sents" and not Span.has_extension(SPAN_EXTENSION):
             Span.set_extension(SPAN_EXTENSION, default=None)
@@ -153,16 +169,9 @@ class GLiClassComponent(Pipe):
         return 1
 
     def _set_labels(self, labels: Sequence[str] | Mapping[str, Any]) -> None:
-        from ..core._labels import flatten_labels
-
-        if isinstance(labels, Mapping):
-            given: list[str] | dict[str, Any] = json.loads(json.dumps(labels))
-        elif isinstance(labels, str):
-            raise TypeError(f"gliclass component {self.name!r}: 'labels' must be a list or a dict, got {labels!r}.")
-        else:
-            given = list(labels)
-        self._labels = flatten_labels(given, where=f"gliclass component {self.name!r}: labels")
-        self._labels_given = given
+        flat = flatten_labels(labels, where=_setting(self.name, "labels"))
+        self._labels_given = json.loads(json.dumps(labels)) if isinstance(labels, Mapping) else list(flat)
+        self._labels = flat
 
     def _require_labels(self) -> None:
         if not self._labels:
@@ -260,13 +269,15 @@ class GLiClassComponent(Pipe):
         nlp: Language | None = None,
         labels: Sequence[str] | Mapping[str, Any] | None = None,
         n_examples: int = 0,
+        seed: int = 0,
     ) -> None:
         """Settle the labels (and optionally few-shot examples), then load the model.
 
         Labels come from ``labels`` (the ``[initialize.components.<name>]`` section), else from the config,
         else from the reference ``doc.cats`` of the examples, in first-seen order. With ``n_examples > 0``
-        that many training examples (covering every label first, then in order) become the few-shot
-        examples, replacing configured ones.
+        that many training examples become the few-shot examples, replacing configured ones: the core's
+        stratified draw (every label before any label twice), seeded by ``seed``, the same as the
+        scikit-learn estimator's. An example's labels are its reference cats of 0.5 or more.
         """
         validate_get_examples(get_examples, "GLiClassComponent.initialize")
         self._release_config_text()
@@ -279,21 +290,22 @@ class GLiClassComponent(Pipe):
             if found:
                 self._set_labels(list(found))
         self._require_labels()
-        if isinstance(n_examples, bool) or not isinstance(n_examples, int) or n_examples < 0:
-            raise ValueError(
-                f"gliclass component {self.name!r}: 'n_examples' must be an integer >= 0, got {n_examples!r}."
+        if n_examples != 0:
+            check_positive_int(n_examples, _setting(self.name, "n_examples"))
+            texts, row_labels = _labelled_texts(get_examples(), self._labels)
+            chosen = select_examples(
+                texts, row_labels, n_examples, self._labels, random_state=seed, where=_setting(self.name, "n_examples")
             )
-        if n_examples:
-            chosen = _few_shot(get_examples(), self._labels, n_examples)
             self.examples = _check_examples(self.name, chosen)
         self.load_model()  # now, so that a missing checkpoint shows at initialize
 
     def score(self, examples: Iterable[Example], **kwargs: Any) -> dict[str, Any]:
-        """``Scorer.score_cats`` over the configured labels, with ``multi_label`` and ``threshold``."""
+        """The ``scorer`` over the configured labels, with ``multi_label`` and ``threshold`` (``kwargs`` win)."""
         validate_examples(examples, "GLiClassComponent.score")
-        return Scorer.score_cats(
-            examples, "cats", labels=self._labels, multi_label=self.multi_label, threshold=self.threshold
-        )
+        if self.scorer is None:
+            return {}
+        settings = {"labels": self._labels, "multi_label": self.multi_label, "threshold": self.threshold}
+        return self.scorer(examples, **{**settings, **kwargs})
 
     # -- the model ------------------------------------------------------------------------------------
 
@@ -303,8 +315,6 @@ class GLiClassComponent(Pipe):
         A method, not a ``model`` attribute: spaCy probes components for ``model`` (to find listeners when
         pipes are added), and a probe must never load weights.
         """
-        from ..core import shared_model
-
         device = self._torch_device()
         key = str(device)
         if key not in self._models:
@@ -328,7 +338,7 @@ class GLiClassComponent(Pipe):
         path = util.ensure_path(path)
         serializers = {
             CFG_FILE: lambda p: p.write_text(json.dumps(self._state(), ensure_ascii=False, indent=2), encoding="utf-8"),
-            MODEL_DIR: lambda p: _copy_checkpoint(self._checkpoint_files(), p),
+            MODEL_DIR: lambda p: copy_checkpoint(self._checkpoint_files(), p),
         }
         util.to_disk(path, serializers, exclude)
 
@@ -347,7 +357,7 @@ class GLiClassComponent(Pipe):
         self._release_config_text()
         serializers = {
             CFG_FILE: lambda: json.dumps(self._state(), ensure_ascii=False),
-            MODEL_DIR: lambda: _read_checkpoint(self._checkpoint_files()),
+            MODEL_DIR: lambda: srsly.msgpack_dumps(checkpoint_contents(self._checkpoint_files())),
         }
         return util.to_bytes(serializers, exclude)
 
@@ -355,7 +365,7 @@ class GLiClassComponent(Pipe):
         """Restore from :meth:`to_bytes`; the checkpoint files go to a private temporary directory."""
         deserializers = {
             CFG_FILE: lambda b: self._restore(json.loads(b)),
-            MODEL_DIR: lambda b: self._use_checkpoint_dir(_materialize(srsly.msgpack_loads(b))),
+            MODEL_DIR: lambda b: self._use_checkpoint_dir(write_checkpoint(srsly.msgpack_loads(b))),
         }
         util.from_bytes(bytes_data, deserializers, exclude)
         return self
@@ -385,8 +395,10 @@ class GLiClassComponent(Pipe):
         self._labels_given, self._labels = [], ()
         if state.get("labels"):
             self._set_labels(state["labels"])
-        self.prompt = _check_prompt(self.name, state.get("prompt"))
-        self.label_descriptions = _check_descriptions(self.name, state.get("label_descriptions"))
+        self.prompt = check_prompt(state.get("prompt"), _setting(self.name, "prompt"))
+        self.label_descriptions = check_descriptions(
+            state.get("label_descriptions"), self._labels or None, _setting(self.name, "label_descriptions")
+        )
         self.examples = _check_examples(self.name, state.get("examples"))
         self._release_config_text()
 
@@ -401,8 +413,6 @@ class GLiClassComponent(Pipe):
 
     def _checkpoint_files(self):
         """The files of the checkpoint in use (the one already loaded, if any: a hub id at its commit)."""
-        from ..core._checkpoint import hub_offline, resolve_checkpoint
-
         models = list(self._models.values())
         if models:
             return resolve_checkpoint(models[0].name_or_path, revision=models[0].revision, local_files_only=True)
@@ -414,9 +424,7 @@ class GLiClassComponent(Pipe):
         if labels is None:
             self._require_labels()
             return self._labels
-        from ..core._labels import flatten_labels
-
-        return flatten_labels(labels, where=f"gliclass component {self.name!r}: labels (per call)")
+        return flatten_labels(labels, where=_setting(self.name, "labels (per call)"))
 
     def _segments(self, doc: Doc) -> list[Doc | Span]:
         if self.scope == "doc" or len(doc) == 0:
@@ -460,84 +468,27 @@ def _unpickle(name: str, state: dict[str, Any]) -> GLiClassComponent:
 # -- checks -----------------------------------------------------------------------------------------
 
 
+def _setting(name: str, setting: str) -> str:
+    """How messages name a setting; the checks themselves are the core's, shared with every adapter."""
+    return f"gliclass component {name!r}: {setting!r}"
+
+
 def _check_text(name: str, setting: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"gliclass component {name!r}: {setting!r} must be a non-empty string, got {value!r}.")
+        raise ValueError(f"{_setting(name, setting)} must be a non-empty string, got {value!r}.")
     return value
 
 
 def _check_bool(name: str, setting: str, value: Any) -> bool:
     if not isinstance(value, bool):
-        raise TypeError(f"gliclass component {name!r}: {setting!r} must be true or false, got {value!r}.")
+        raise TypeError(f"{_setting(name, setting)} must be true or false, got {value!r}.")
     return value
-
-
-def _check_threshold(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"gliclass component {name!r}: 'threshold' must be a number from 0 to 1, got {value!r}.")
-    return float(value)
-
-
-def _check_positive(name: str, setting: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"gliclass component {name!r}: {setting!r} must be a positive integer, got {value!r}.")
-    return value
-
-
-def _check_device(name: str, value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"gliclass component {name!r}: 'device' must be null or a device string, got {value!r}.")
-    if value.strip().lower() == "gpu":
-        raise ValueError(
-            f"gliclass component {name!r}: device 'gpu' is not a torch device; use 'cuda' (or 'cuda:0', ...), or "
-            "leave it null and call spacy.require_gpu()."
-        )
-    return value
-
-
-def _check_dtype(name: str, value: Any) -> str:
-    if not isinstance(value, str) or value.lower() not in DTYPES:
-        raise ValueError(
-            f"gliclass component {name!r}: 'dtype' must be 'auto', 'float32', 'bfloat16', 'float16' or 'float64', "
-            f"got {value!r}."
-        )
-    return value.lower()
-
-
-def _check_prompt(name: str, value: Any) -> str | None:
-    if value is not None and not isinstance(value, str):
-        raise TypeError(f"gliclass component {name!r}: 'prompt' must be a string or null, got {value!r}.")
-    return value or None
-
-
-def _check_descriptions(name: str, value: Any) -> dict[str, str] | None:
-    if not value:
-        return None
-    if not isinstance(value, Mapping) or not all(
-        isinstance(key, str) and isinstance(text, str) and text.strip() for key, text in value.items()
-    ):
-        raise TypeError(
-            f"gliclass component {name!r}: 'label_descriptions' must map labels to non-empty strings, got {value!r}."
-        )
-    return dict(value)
 
 
 def _check_examples(name: str, value: Any) -> list[dict[str, Any]] | None:
-    if not value:
-        return None
-    from ..core._requests import normalize_examples
-
-    if isinstance(value, (str, Mapping)) or not all(isinstance(item, Mapping) for item in value):
-        raise TypeError(
-            f"gliclass component {name!r}: 'examples' must be a list of {{'text': ..., 'labels': [...]}} dicts."
-        )
-    try:
-        normalize_examples(list(value), 1)
-    except (TypeError, ValueError) as error:
-        raise type(error)(f"gliclass component {name!r}: {error}") from None
-    return [json.loads(json.dumps(dict(item))) for item in value]
+    """Few-shot examples as plain JSON data (they are saved in cfg.json)."""
+    examples = check_examples(value or None, _setting(name, "examples"))
+    return None if examples is None else json.loads(json.dumps(examples))
 
 
 # -- helpers ----------------------------------------------------------------------------------------
@@ -559,72 +510,11 @@ def _as_cats(labels: Sequence[str], row: Any) -> dict[str, float]:
     return {label: float(score) for label, score in zip(labels, row)}
 
 
-def _few_shot(examples: Iterable[Example], labels: Sequence[str], n: int) -> list[dict[str, Any]]:
-    """Up to ``n`` examples with positive gold labels: first those that cover a new label, then in order."""
+def _labelled_texts(examples: Iterable[Example], labels: Sequence[str]) -> tuple[list[str], list[list[str]]]:
+    """The reference texts and, for each, its labels among ``labels`` with a cat of 0.5 or more."""
     known = set(labels)
-    candidates = []
+    texts, row_labels = [], []
     for example in examples:
-        positive = [label for label, value in example.reference.cats.items() if label in known and value >= 0.5]
-        if positive and example.reference.text.strip():
-            candidates.append({"text": example.reference.text, "labels": positive})
-    chosen, covered = [], set()
-    for candidate in candidates:
-        if len(chosen) < n and not covered.issuperset(candidate["labels"]):
-            chosen.append(candidate)
-            covered.update(candidate["labels"])
-    for candidate in candidates:
-        if len(chosen) < n and candidate not in chosen:
-            chosen.append(candidate)
-    return chosen
-
-
-def _checkpoint_members(files) -> list[Path]:
-    """Every file of a checkpoint: config.json, the weights (and shard index) and the tokenizer files."""
-    from ..core._checkpoint import PICKLE_INDEX, SAFETENSORS_INDEX, TOKENIZER_FILES
-
-    members = {files.config, *files.weights}
-    for index in (SAFETENSORS_INDEX, PICKLE_INDEX):
-        if (files.directory / index).is_file():
-            members.add(files.directory / index)
-    for pattern in TOKENIZER_FILES:
-        members.update(path for path in files.directory.glob(pattern) if path.is_file())
-    return sorted(members)
-
-
-def _copy_checkpoint(files, target: Path) -> None:
-    if target.exists() and target.resolve() == files.directory.resolve():
-        return  # saving to the directory the model was loaded from
-    if target.exists():
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
-    for member in _checkpoint_members(files):
-        shutil.copyfile(member, target / member.name)  # follows hub-cache symlinks
-
-
-def _read_checkpoint(files) -> bytes:
-    return srsly.msgpack_dumps({member.name: member.read_bytes() for member in _checkpoint_members(files)})
-
-
-_bytes_root: Path | None = None
-_bytes_lock = threading.Lock()
-
-
-def _materialize(members: dict[str, bytes]) -> Path:
-    """Write checkpoint files from bytes to a private directory named by their hash (reused within a process)."""
-    global _bytes_root
-    digest = hashlib.sha256()
-    for name in sorted(members):
-        if Path(name).name != name or name in ("", ".", ".."):
-            raise ValueError(f"gliclass component data holds an invalid file name {name!r}.")
-        digest.update(name.encode() + b"\0" + hashlib.sha256(members[name]).digest())
-    with _bytes_lock:
-        if _bytes_root is None:
-            _bytes_root = Path(tempfile.mkdtemp(prefix="gliclass-spacy-"))
-            atexit.register(shutil.rmtree, _bytes_root, ignore_errors=True)
-        directory = _bytes_root / digest.hexdigest()
-        if not directory.is_dir():
-            partial = Path(tempfile.mkdtemp(dir=_bytes_root))
-            for name, data in members.items():
-                (partial / name).write_bytes(data)
-            partial.rename(directory)
-    return directory
+        texts.append(example.reference.text)
+        row_labels.append([label for label, value in example.reference.cats.items() if label in known and value >= 0.5])
+    return texts, row_labels

@@ -49,7 +49,7 @@ def test_texts_accept_sequences_arrays_and_series():
         (["a"], [], {}, ValueError, "labels is empty"),
         (["a"], ["x", "x"], {}, ValueError, r"repeats the label 'x' \(positions 0 and 1\)"),
         (["a"], ["x", " "], {}, ValueError, r"labels\[1\] is an empty label"),
-        (["a"], ["x", 5], {}, TypeError, "mixes strings"),
+        (["a"], ["x", 5], {}, TypeError, r"labels\[1\] must be a string, got int"),
         (["a", "b"], [["x"]], {}, ValueError, "1 per-text label lists for 2 texts"),
         (["a"], [["x", 1]], {}, TypeError, r"labels\[0\]\[1\] must be a string"),
         (["a"], {"g": [1]}, {}, TypeError, r"labels\['g'\] must hold strings"),

@@ -19,6 +19,8 @@ from spacy.scorer import Scorer  # noqa: E402
 from spacy.tokens import DocBin  # noqa: E402
 from spacy.training import Example  # noqa: E402
 
+from gliclass_integrations.core import select_examples  # noqa: E402
+
 LABELS = ["positive", "negative", "sports"]
 TEXTS = [
     "i love this product", "the election results were announced today", "our team won the match last night",
@@ -85,7 +87,17 @@ def test_pipe_batches_across_docs_and_equals_one_by_one(tiny_checkpoint):
         batched = [doc.cats for doc in nlp.pipe(texts, batch_size=16)]
     finally:
         hook.remove()
-    assert rows == [16, 16, 16, 2]  # one forward pass per spaCy batch (model batch_size 32)
+    assert rows == [16, 16, 16, 2]  # one forward pass per spaCy batch (16 short docs fit the token budget)
+    rows.clear()
+    capped = make_nlp(tiny_checkpoint, batch_size=5)
+    hook = capped.get_pipe("gliclass").load_model().network.register_forward_pre_hook(
+        lambda _module, args: rows.append(args[0].input_ids.shape[0])
+    )
+    try:
+        list(capped.pipe(texts[:16], batch_size=16))
+    finally:
+        hook.remove()
+    assert rows == [5, 5, 5, 1]  # a batch_size caps the rows of a forward pass
     for single, many in zip(one_by_one, batched):
         np.testing.assert_allclose(list(single.values()), list(many.values()), atol=FLOAT32)  # float32 batch rounding
 
@@ -197,13 +209,20 @@ def test_initialize_takes_labels_and_few_shot_examples_from_the_data(tiny_checkp
     nlp.initialize(lambda: examples)
     assert component.labels == tuple(LABELS) and component.examples is None
 
-    component.initialize(lambda: examples, nlp=nlp, labels=["sports", "politics"], n_examples=2)
+    component.initialize(lambda: examples, nlp=nlp, labels=["sports", "politics"], n_examples=1)
     assert component.labels == ("sports", "politics")
     assert component.examples == [{"text": TEXTS[2], "labels": ["sports"]}]  # the only one with those labels
+    with pytest.raises(ValueError, match=r"'n_examples'=2 but only 1 texts .* carry one of the labels"):
+        component.initialize(lambda: examples, nlp=nlp, labels=["sports", "politics"], n_examples=2)
 
-    component.initialize(lambda: examples, nlp=nlp, labels=LABELS, n_examples=3)
-    assert [example["labels"] for example in component.examples] == [["positive"], ["positive", "sports"],
-                                                                     ["negative"]]
+    # the core's stratified draw: with three labels and three examples, every label is shown
+    component.initialize(lambda: examples, nlp=nlp, labels=LABELS, n_examples=3, seed=4)
+    chosen = component.examples
+    assert {label for example in chosen for label in example["labels"]} == set(LABELS)
+    assert all(example["labels"] == [label for label in LABELS if label in example["labels"]] for example in chosen)
+    texts, row_labels = zip(*[(eg.reference.text, [k for k, v in eg.reference.cats.items() if v >= 0.5])
+                              for eg in examples])
+    assert chosen == select_examples(texts, row_labels, 3, LABELS, random_state=4)  # the estimator's selector too
     assert list(nlp(TEXTS[0]).cats) == LABELS
 
 
@@ -258,7 +277,7 @@ def test_sentence_scope_needs_sentence_boundaries_and_the_error_handler_sees_it(
         ({"dtype": "int8"}, "'dtype' must be"),
         ({"labels": ["a", "a"]}, "repeats the label 'a'"),
         ({"examples": [{"text": "x"}]}, "has no 'labels'"),
-        ({"label_descriptions": {"sport": "games"}}, "describes 'sport', which is not among the labels"),
+        ({"label_descriptions": {"sport": "games"}}, "description for 'sport', which is not among the labels"),
     ],
 )
 def test_bad_settings_are_named(tiny_checkpoint, config, message):
@@ -381,3 +400,30 @@ def test_nothing_loads_until_a_doc_is_processed():
     nlp.add_pipe("sentencizer")  # spaCy probes earlier components for a `model` (listeners): no load there
     assert not hasattr(component, "model") and component._models == {}
     assert nlp.pipe_labels["gliclass"] == ["a"]
+
+
+def test_the_scorer_is_registered_and_replaceable(tiny_checkpoint):
+    from spacy.util import registry
+
+    from gliclass_integrations.core import DEFAULT_MODEL
+    from gliclass_integrations.spacy import DEFAULT_CONFIG, gliclass_score
+
+    assert DEFAULT_CONFIG["model"] == DEFAULT_MODEL  # kept in step with the core's default by hand
+    assert registry.scorers.get("gliclass.scorer.v1")() is gliclass_score
+    nlp = make_nlp(tiny_checkpoint)
+    assert nlp.config["components"]["gliclass"]["scorer"] == {"@scorers": "gliclass.scorer.v1"}
+    assert "cats_macro_auc" in nlp.evaluate(gold_examples(nlp))
+
+    calls = []
+
+    @registry.scorers("test.recording_scorer.v1")
+    def make_recording_scorer():
+        def record(examples, **settings):
+            calls.append(settings)
+            return {"recorded": 1.0}
+
+        return record
+
+    custom = make_nlp(tiny_checkpoint, threshold=0.3, scorer={"@scorers": "test.recording_scorer.v1"})
+    assert custom.get_pipe("gliclass").score(gold_examples(custom)) == {"recorded": 1.0}
+    assert calls == [{"labels": tuple(LABELS), "multi_label": True, "threshold": 0.3}]
