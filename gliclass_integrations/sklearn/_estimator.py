@@ -3,21 +3,37 @@
 from __future__ import annotations
 
 import os
-from numbers import Integral, Real
+from numbers import Integral
 from typing import Any, ClassVar
 
 import numpy as np
+from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.metrics import accuracy_score
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ..core import flatten_labels, shared_logit_cache, shared_model, text_column
-from ..core._scores import probabilities
-from ._sklearn_compat import Interval, StrOptions, _fit_context, _get_output_config
-from ._targets import Target, indicator, multilabel_rows, read_target, single_label_rows
+from ..core import (
+    DEFAULT_MAX_LENGTH,
+    DEFAULT_MODEL,
+    check_descriptions,
+    check_device,
+    check_dtype,
+    check_positive_int,
+    check_prompt,
+    check_threshold,
+    flatten_labels,
+    probabilities,
+    select_examples,
+    shared_logit_cache,
+    shared_model,
+    text_column,
+)
+from ._sklearn_compat import Interval, InvalidParameterError, StrOptions, _fit_context, _get_output_config
+from ._targets import Target, indicator, multilabel_rows, read_target, single_label_values
 
-DEFAULT_MODEL = "knowledgator/gliclass-multilang-mini"
+NAME = "ZeroShotClassifier"
+PER_LABEL = (list, tuple, np.ndarray, dict)  # threshold values, one per class
 
 
 class ZeroShotClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
@@ -36,10 +52,13 @@ class ZeroShotClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         Hugging Face hub id or local checkpoint directory.
     revision : str, default=None
         Branch, tag or commit of a hub id.
-    labels : list of str or dict, default=None
-        The candidate classes, in the order the model reads them. A dict of label groups is flattened
-        to ``"group.label"``. When given, ``classes_`` is the same for every cross-validation fold and
-        ``y`` may only use these labels; when None, the classes come from ``y``.
+    labels : array-like of str or dict, default=None
+        The candidate classes, in the order the model reads them: a list, tuple, array, pandas Index or
+        Series (e.g. ``df["topic"].unique()``), or a dict of label groups, flattened to
+        ``"group.label"``. When given, ``classes_`` is the same for every cross-validation fold and
+        ``y`` may only use these labels, or integer codes of them (code k is the k-th label in sorted
+        order, which is how scikit-learn's ``LabelEncoder`` numbers string classes: see
+        docs/sklearn.md). When None, the classes come from ``y``, which must then hold label strings.
     multi_label : bool or "auto", default="auto"
         True: independent sigmoid scores and an indicator-matrix ``predict``; False: a softmax over the
         labels and one class per text. "auto" follows ``y`` (2-D or label lists mean multi-label) and
@@ -53,17 +72,19 @@ class ZeroShotClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     label_descriptions : dict of str to str, default=None
         ``{label: description}`` for some or all labels.
     n_examples : int, default=0
-        Labelled texts ``fit`` keeps from ``(X, y)`` as few-shot examples: every class first, in a
-        random order, then random others (stratified), drawn with ``random_state``.
+        Labelled texts ``fit`` keeps from ``(X, y)`` as few-shot examples, drawn with ``random_state``
+        by the core's stratified selector (every class before any class twice; see docs/guide.md).
     random_state : int, RandomState instance or None, default=None
         Controls which few-shot examples are drawn.
-    batch_size : int, default=32
-        Most texts per forward pass.
+    batch_size : int, default=None
+        Most texts per forward pass. None: batches are limited by the model's token budget only (16,384
+        tokens on CUDA, 1,024 on the CPU), as in the core.
     device : str, default="auto"
         "auto" (CUDA when available, else the CPU), "cpu", "cuda" or "cuda:N"; resolved when the model is
         first used.
     dtype : {"auto", "float32", "bfloat16", "float16", "float64"}, default="auto"
-        "auto" is float32 on the CPU and bfloat16 on CUDA.
+        "auto" is float32 on the CPU and bfloat16 on CUDA; "fp32", "bf16", "fp16" and "fp64" are
+        accepted too.
     max_length : int, default=1024
         Longest input in tokens; texts are shortened from the end (labels never are).
     progress_bar : bool, default=False
@@ -74,8 +95,9 @@ class ZeroShotClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
-    classes_ : ndarray of str
-        Single-label: the classes, sorted (scikit-learn's convention). Multi-label: the labels in the
+    classes_ : ndarray
+        Single-label: the classes, sorted (scikit-learn's convention), as label strings, or as the
+        integer codes 0 … n-1 when ``fit`` got integer-coded ``y``. Multi-label: the labels in the
         order of ``labels`` (or of ``y``'s columns).
     multi_label_ : bool
         Whether the fitted task is multi-label.
@@ -97,20 +119,22 @@ class ZeroShotClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     (1, 3)
     """
 
+    # Settings every adapter shares are checked by the core's rules in ``_check_settings`` (the same
+    # values are accepted and refused as by the spaCy component and the CLI), hence "no_validation".
     _parameter_constraints: ClassVar[dict] = {
         "model": [str, os.PathLike],
         "revision": [str, None],
-        "labels": [list, tuple, dict, None],
+        "labels": "no_validation",
         "multi_label": ["boolean", StrOptions({"auto"})],
-        "threshold": [Interval(Real, 0, 1, closed="both"), list, tuple, np.ndarray, dict],
+        "threshold": "no_validation",
         "prompt": [str, None],
-        "label_descriptions": [dict, None],
+        "label_descriptions": "no_validation",
         "n_examples": [Interval(Integral, 0, None, closed="left")],
         "random_state": ["random_state"],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "device": [str],
-        "dtype": [StrOptions({"auto", "float32", "bfloat16", "float16", "float64"})],
-        "max_length": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": "no_validation",
+        "device": "no_validation",
+        "dtype": "no_validation",
+        "max_length": "no_validation",
         "progress_bar": ["boolean"],
         "cache": ["boolean"],
     }
@@ -120,17 +144,17 @@ class ZeroShotClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         model: str | os.PathLike = DEFAULT_MODEL,
         *,
         revision: str | None = None,
-        labels: list[str] | dict | None = None,
+        labels: Any = None,
         multi_label: bool | str = "auto",
         threshold: float | list[float] | dict[str, float] = 0.5,
         prompt: str | None = None,
         label_descriptions: dict[str, str] | None = None,
         n_examples: int = 0,
         random_state: Any = None,
-        batch_size: int = 32,
+        batch_size: int | None = None,
         device: str = "auto",
         dtype: str = "auto",
-        max_length: int = 1024,
+        max_length: int = DEFAULT_MAX_LENGTH,
         progress_bar: bool = False,
         cache: bool = True,
     ) -> None:
@@ -169,7 +193,7 @@ class ZeroShotClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         -------
         self : ZeroShotClassifier
         """
-        labels = None if self.labels is None else flatten_labels(self.labels)
+        labels = self._check_settings()
         texts = None if X is None else _texts(X)
         if texts is None and (y is not None or self.n_examples):
             raise ValueError("X is None; fit needs the texts that y labels (and that few-shot examples come from).")
@@ -177,19 +201,40 @@ class ZeroShotClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         if self.n_examples and target.row_labels is None:
             raise ValueError(f"n_examples={self.n_examples} needs labelled texts: pass y to fit.")
         self.multi_label_ = target.multi_label
-        self.classes_ = np.array(target.classes, dtype=object)
+        coded = bool(target.classes) and not isinstance(target.classes[0], str)
+        self.classes_ = np.array(target.classes, dtype=np.int64 if coded else object)
         self.model_labels_ = target.model_labels
+        self._class_labels = target.class_labels
         self._fitted_labels = labels
         self._thresholds()  # a bad threshold fails now, not at the first predict
         self.examples_ = self._draw_examples(texts, target) if self.n_examples else []
         return self
 
+    def _check_settings(self) -> tuple[str, ...] | None:
+        """The settings shared with the other adapters, checked by the core's rules; returns the labels.
+
+        The core's message is kept; the error is scikit-learn's InvalidParameterError (a ValueError and a
+        TypeError), as for the checks of ``_parameter_constraints``.
+        """
+        try:
+            labels = None if self.labels is None else flatten_labels(self.labels, where=f"{NAME}: labels")
+            if not isinstance(self.threshold, PER_LABEL):  # per-label values are checked against classes_
+                check_threshold(self.threshold, f"{NAME}: threshold")
+            check_positive_int(self.batch_size, f"{NAME}: batch_size", optional=True)
+            check_positive_int(self.max_length, f"{NAME}: max_length")
+            check_dtype(self.dtype, f"{NAME}: dtype")
+            check_device(self.device, f"{NAME}: device")
+            check_prompt(self.prompt, f"{NAME}: prompt")
+            check_descriptions(self.label_descriptions, labels, f"{NAME}: label_descriptions")
+        except (TypeError, ValueError) as error:
+            raise InvalidParameterError(str(error)) from None
+        return labels
+
     def _draw_examples(self, texts: list[str], target: Target) -> list[dict]:
-        chosen = stratified_sample(target.row_labels, self.n_examples, check_random_state(self.random_state))
-        order = {label: j for j, label in enumerate(target.model_labels)}
-        return [
-            {"text": texts[i], "labels": sorted(target.row_labels[i], key=order.__getitem__)} for i in chosen
-        ]
+        return select_examples(
+            texts, target.row_labels, self.n_examples, target.model_labels,
+            random_state=check_random_state(self.random_state), where=f"{NAME}: n_examples",
+        )
 
     # -- scores -------------------------------------------------------------------------------------
 
@@ -224,6 +269,22 @@ class ZeroShotClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             Columns follow ``classes_``; single-label rows sum to 1.
         """
         return probabilities(self._logits(X).astype(np.float64), self.multi_label_)
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """The logarithm of :meth:`predict_proba`, computed from the logits (no underflow to -inf).
+
+        Parameters
+        ----------
+        X : list, ndarray, Series or one-column DataFrame of str
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes), float64
+        """
+        logits = self._logits(X).astype(np.float64)
+        if self.multi_label_:
+            return -np.logaddexp(0.0, -logits)
+        return logits - logsumexp(logits, axis=1, keepdims=True)
 
     def predict(self, X: Any) -> np.ndarray:
         """The class of each text, or (multi-label) an indicator matrix from the threshold(s).
@@ -319,7 +380,12 @@ class ZeroShotClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         if self.multi_label_:
             truth = indicator(multilabel_rows(y, self.model_labels_), self.classes_)
         else:
-            truth = np.array([row[0] for row in single_label_rows(y)], dtype=object)
+            truth = np.asarray(single_label_values(y))
+            known = set(self.classes_.tolist())
+            unknown = [index for index, value in enumerate(truth) if value not in known]
+            if unknown:
+                first = unknown[0]
+                raise ValueError(f"y[{first}] is {truth[first]!r}, which is not a class ({self.classes_.tolist()}).")
         return float(accuracy_score(truth, self.predict(X), sample_weight=sample_weight))
 
     def __sklearn_tags__(self):
@@ -335,7 +401,7 @@ class ZeroShotClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     def _logits(self, X: Any) -> np.ndarray:
         """Float32 logits with columns in ``classes_`` order."""
         check_is_fitted(self)
-        labels = None if self.labels is None else flatten_labels(self.labels)
+        labels = None if self.labels is None else flatten_labels(self.labels, where=f"{NAME}: labels")
         if labels != self._fitted_labels:
             raise ValueError("labels changed since fit; call fit again so classes_ match the new labels.")
         texts = _texts(X)
@@ -348,12 +414,13 @@ class ZeroShotClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             cache=shared_logit_cache() if self.cache else None,
         )
         column = {label: j for j, label in enumerate(self.model_labels_)}
-        return logits[:, [column[label] for label in self.classes_]]
+        class_labels = getattr(self, "_class_labels", self.classes_)  # estimators pickled before integer codes
+        return logits[:, [column[label] for label in class_labels]]
 
     def _thresholds(self) -> np.ndarray | float:
         threshold = self.threshold
-        if isinstance(threshold, Real):
-            return float(threshold)
+        if not isinstance(threshold, PER_LABEL):
+            return check_threshold(threshold, f"{NAME}: threshold")
         if not self.multi_label_:
             raise ValueError(
                 "A per-label threshold applies to multi-label classification only; a single-label predict is an "
@@ -366,40 +433,17 @@ class ZeroShotClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 raise ValueError(
                     f"threshold must give one value for every class; missing: {missing}, not a class: {unknown}."
                 )
-            values = np.array([threshold[label] for label in self.classes_], dtype=float)
+            values = [threshold[label] for label in self.classes_]
+            names = [f"{NAME}: threshold[{label!r}]" for label in self.classes_]
         else:
-            values = np.asarray(threshold, dtype=float)
-            if values.shape != (len(self.classes_),):
+            values = list(np.asarray(threshold, dtype=object).ravel())
+            if np.ndim(threshold) != 1 or len(values) != len(self.classes_):
                 raise ValueError(
-                    f"threshold has {values.size} values for {len(self.classes_)} classes; give one per class, "
-                    "in classes_ order."
+                    f"{NAME}: threshold has {len(values)} values for {len(self.classes_)} classes; give one per "
+                    "class, in classes_ order."
                 )
-        if np.any((values < 0) | (values > 1)) or np.isnan(values).any():
-            raise ValueError(f"every threshold must be in [0, 1], got {values.tolist()}.")
-        return values
-
-
-def stratified_sample(rows: list[tuple[str, ...]], n: int, random_state: np.random.RandomState) -> list[int]:
-    """Row indices: one per class in a random class order, round after round, then any others at random."""
-    if n > len(rows):
-        raise ValueError(f"n_examples={n} but fit got only {len(rows)} labelled texts.")
-    by_class: dict[str, list[int]] = {}
-    for index, row in enumerate(rows):
-        for label in row:
-            by_class.setdefault(label, []).append(index)
-    queues = [list(random_state.permutation(indices)) for _, indices in sorted(by_class.items())]
-    queues = [queues[i] for i in random_state.permutation(len(queues))]
-    chosen: list[int] = []
-    taken: set[int] = set()
-    while len(chosen) < n and any(queues):
-        for queue in queues:
-            while queue and queue[0] in taken:
-                queue.pop(0)
-            if queue and len(chosen) < n:
-                taken.add(queue[0])
-                chosen.append(int(queue.pop(0)))
-    rest = [i for i in random_state.permutation(len(rows)) if i not in taken]
-    return chosen + [int(i) for i in rest[: n - len(chosen)]]
+            names = [f"{NAME}: threshold[{index}]" for index in range(len(values))]
+        return np.array([check_threshold(value, name) for value, name in zip(values, names)])
 
 
 def _is_series(X: Any) -> bool:

@@ -1,14 +1,19 @@
 """Read ``y`` in every format scikit-learn users hold it in, and decide the classes.
 
-Single-label ``y`` is 1-D: a list, array or Series of label strings. Multi-label ``y`` is a list of
-label lists, an indicator matrix (ndarray or sparse, columns in ``labels`` order) or a DataFrame of
-0/1 columns named by label. Class names must be strings: the model reads them.
+Single-label ``y`` is 1-D: a list, array or Series of label strings, or of integer class codes when
+``labels`` is given (code k is the k-th label in sorted order, the numbering scikit-learn's
+``LabelEncoder`` gives string classes; ``cross_val_predict`` and ``StackingClassifier`` hand such codes
+to the estimator). Multi-label ``y`` is a list of label lists, an indicator matrix (ndarray or sparse,
+columns in ``labels`` order) or a DataFrame of 0/1 columns named by label. The model reads label
+texts, so without ``labels`` the classes must be strings.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -17,9 +22,10 @@ import numpy as np
 @dataclass(frozen=True)
 class Target:
     multi_label: bool
-    classes: tuple[str, ...]  # the order of classes_ (sorted if single-label)
+    classes: tuple[Any, ...]  # classes_: label strings (sorted if single-label), or integer codes
+    class_labels: tuple[str, ...]  # the label text of each class, in classes_ order
     model_labels: tuple[str, ...]  # the order the model reads the labels in
-    row_labels: list[tuple[str, ...]] | None  # per row, its labels (None without y)
+    row_labels: list[tuple[str, ...]] | None  # per row, its label texts (None without y)
 
 
 def read_target(y: Any, labels: tuple[str, ...] | None, multi_label: bool | str, n_rows: int | None) -> Target:
@@ -31,7 +37,8 @@ def read_target(y: Any, labels: tuple[str, ...] | None, multi_label: bool | str,
                 "(zero-shot), or y to fit."
             )
         multi = multi_label is True
-        return Target(multi, labels if multi else tuple(sorted(labels)), labels, None)
+        classes = labels if multi else tuple(sorted(labels))
+        return Target(multi, classes, classes, labels, None)
     multi = is_multilabel_target(y)
     if multi_label != "auto" and bool(multi_label) != multi:
         shape = "label lists or an indicator matrix" if multi else "one label per row"
@@ -39,7 +46,13 @@ def read_target(y: Any, labels: tuple[str, ...] | None, multi_label: bool | str,
             f"multi_label={multi_label} but y holds {shape}. Give y in the other format, or set multi_label="
             f"{multi} (or 'auto')."
         )
-    rows = multilabel_rows(y, labels) if multi else single_label_rows(y)
+    if not multi:
+        values = single_label_values(y)
+        if values and _is_code(values[0]):
+            return _coded_target(values, labels, n_rows)
+        rows = [(value,) for value in values]
+    else:
+        rows = multilabel_rows(y, labels)
     if n_rows is not None and len(rows) != n_rows:
         raise ValueError(f"X has {n_rows} texts but y has {len(rows)} rows.")
     if labels is not None:
@@ -53,7 +66,36 @@ def read_target(y: Any, labels: tuple[str, ...] | None, multi_label: bool | str,
                 "least two. Pass labels=[...] with every class the model should choose from."
             )
     classes = model_labels if multi else tuple(sorted(model_labels))
-    return Target(multi, classes, model_labels, rows)
+    return Target(multi, classes, classes, model_labels, rows)
+
+
+def _coded_target(codes: list[Any], labels: tuple[str, ...] | None, n_rows: int | None) -> Target:
+    """Single-label integer codes: code k is ``sorted(labels)[k]``; ``classes_`` are the codes."""
+    if labels is None:
+        raise ValueError(
+            f"y holds integer class codes ({codes[0]!r}, ...) but the model reads label texts: pass labels=[...]. "
+            "Code k stands for the k-th label in sorted order, as scikit-learn's LabelEncoder numbers them."
+        )
+    names = tuple(sorted(labels))
+    for index, code in enumerate(codes):
+        if not 0 <= code < len(names):
+            raise ValueError(
+                f"y[{index}] is the class code {code!r}, but {len(names)} labels give the codes 0 to {len(names) - 1} "
+                f"({', '.join(f'{k}: {name!r}' for k, name in enumerate(names))})."
+            )
+    if names != labels:
+        warnings.warn(
+            f"y holds integer class codes, read as positions in sorted(labels): "
+            f"{', '.join(f'{k} = {name!r}' for k, name in enumerate(names))} (the numbering of scikit-learn's "
+            "LabelEncoder, which cross_val_predict and StackingClassifier use). If your codes follow another "
+            "order, map them to label strings first; to silence this, give labels in sorted order.",
+            UserWarning,
+            stacklevel=4,
+        )
+    if n_rows is not None and len(codes) != n_rows:
+        raise ValueError(f"X has {n_rows} texts but y has {len(codes)} rows.")
+    rows = [(names[code],) for code in codes]
+    return Target(False, tuple(range(len(names))), names, labels, rows)
 
 
 def is_multilabel_target(y: Any) -> bool:
@@ -67,16 +109,23 @@ def is_multilabel_target(y: Any) -> bool:
     return bool(items) and all(isinstance(item, (list, tuple, set, frozenset, np.ndarray)) for item in items)
 
 
-def single_label_rows(y: Any) -> list[tuple[str, ...]]:
+def single_label_values(y: Any) -> list[Any]:
+    """One class per row: all label strings, or all integer codes."""
     values = y.to_numpy() if hasattr(y, "to_numpy") else y
     if getattr(values, "ndim", 1) != 1:
         raise ValueError(f"y must be one-dimensional for single-label classification, got shape {values.shape}.")
-    rows = []
+    values = list(values)
+    codes = bool(values) and _is_code(values[0])
     for index, value in enumerate(values):
-        if not isinstance(value, str):
+        if codes and not _is_code(value):
+            raise TypeError(f"y[{index}] is {value!r} ({type(value).__name__}), but y[0] is an integer class code.")
+        if not codes and not isinstance(value, str):
             raise TypeError(_not_a_name(f"y[{index}]", value))
-        rows.append((value,))
-    return rows
+    return [int(value) for value in values] if codes else [str(value) for value in values]
+
+
+def _is_code(value: Any) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, (bool, np.bool_))
 
 
 def multilabel_rows(y: Any, labels: tuple[str, ...] | None) -> list[tuple[str, ...]]:
@@ -151,5 +200,5 @@ def _check_covered(rows: list[tuple[str, ...]], labels: tuple[str, ...], first_r
 def _not_a_name(where: str, value: Any) -> str:
     return (
         f"{where} is {value!r} ({type(value).__name__}); class names must be strings the model can read, such as "
-        "'positive'. Map codes to names first (e.g. y.map({0: 'negative', 1: 'positive'}))."
+        "'positive' (or, with labels=[...] given, integer codes of the sorted labels)."
     )

@@ -9,35 +9,20 @@ out-of-fold scores.
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Callable
 from numbers import Integral
 from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
-from sklearn.metrics import (
-    accuracy_score,
-    balanced_accuracy_score,
-    f1_score,
-    jaccard_score,
-    precision_score,
-    recall_score,
-)
 from sklearn.model_selection import check_cv
 from sklearn.utils.validation import check_is_fitted
 
-from ..core import text_column
+from ..core import check_threshold, text_column
+from ._label_metrics import NAMES, LabelMetric, metric_curve, resolve_scoring
 from ._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context
 from ._targets import indicator, multilabel_rows
-
-METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
-    "f1": lambda truth, predicted: f1_score(truth, predicted, zero_division=0),
-    "precision": lambda truth, predicted: precision_score(truth, predicted, zero_division=0),
-    "recall": lambda truth, predicted: recall_score(truth, predicted, zero_division=0),
-    "jaccard": lambda truth, predicted: jaccard_score(truth, predicted, zero_division=0),
-    "accuracy": accuracy_score,
-    "balanced_accuracy": balanced_accuracy_score,
-}
 
 
 class MultiLabelThresholdTuner(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
@@ -47,16 +32,23 @@ class MultiLabelThresholdTuner(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
     few-shot examples never include the text being scored), then for each label picks the threshold
     that maximises ``scoring`` on those scores, and finally fits ``estimator`` on all the data with
     these thresholds. With ``ZeroShotClassifier``'s logit cache, a text is encoded once per few-shot
-    context, not once per candidate threshold.
+    context, not once per candidate threshold; the search itself is one sorted pass per label.
 
     Parameters
     ----------
-    estimator : estimator with ``predict_proba`` and a ``threshold`` parameter
-        A multi-label classifier, typically ``ZeroShotClassifier(multi_label=True, ...)``.
-    scoring : {"f1", "precision", "recall", "jaccard", "accuracy", "balanced_accuracy"} or callable, \
-default="f1"
-        The per-label metric to maximise; a callable takes ``(y_true, y_pred)`` of one label (0/1
-        arrays) and returns a float, higher being better.
+    estimator : estimator with ``predict_proba``
+        A multi-label classifier with a ``threshold`` parameter, typically
+        ``ZeroShotClassifier(multi_label=True, ...)``, or a Pipeline (or another meta-estimator with an
+        ``estimator`` parameter) ending in one; the threshold is set through ``set_params`` with the
+        step's name (``"zs__threshold"``).
+    scoring : str, scorer or callable, default="f1"
+        The metric to maximise, label by label: a name (``"f1"``, ``"precision"``, ``"recall"``,
+        ``"jaccard"``, ``"accuracy"``, ``"balanced_accuracy"``, ``"matthews_corrcoef"``, or the
+        ``_macro`` / ``_weighted`` averages of the first four, which each label's best threshold also
+        maximises), a scorer from ``make_scorer`` of a metric of predicted labels, or a callable
+        ``(y_true, y_pred) -> float`` of one label's 0/1 arrays, higher being better. Names and
+        scikit-learn's own metrics are computed for every candidate in one sorted pass; any other
+        metric is called once per candidate.
     cv : int, cross-validation generator, iterable or "prefit", default=5
         How to split the data (``KFold`` for an int). "prefit": ``estimator`` is already fitted, and the
         thresholds are chosen on ``(X, y)`` as given (use held-out data).
@@ -71,11 +63,24 @@ default="f1"
         ``estimator`` fitted on all the data with the tuned thresholds (with ``cv="prefit"``, a copy
         of ``estimator`` with the thresholds set).
     thresholds_ : ndarray of shape (n_classes,)
-        The chosen threshold of each class, in ``classes_`` order.
+        The chosen threshold of each class, in ``classes_`` order; the lowest of equally good ones.
     best_scores_ : ndarray of shape (n_classes,)
         Each label's metric at its threshold, on the out-of-fold scores.
+    cv_results_ : dict of ndarray
+        One entry per label and candidate threshold: ``"label"``, ``"threshold"`` and ``"score"``
+        (the metric on the out-of-fold scores); ``pandas.DataFrame(tuner.cv_results_)`` gives a table
+        to plot.
+    oof_scores_ : ndarray of shape (n_samples, n_classes)
+        The out-of-fold scores the thresholds were chosen on (with ``cv="prefit"``, the scores of ``X``).
     classes_ : ndarray
         The estimator's classes.
+
+    Warns
+    -----
+    UserWarning
+        When a tuned threshold predicts a label for every text or for none (on the out-of-fold scores),
+        or when no text in ``y`` carries a label: such a threshold says the scores do not separate
+        the label on these data.
 
     Examples
     --------
@@ -90,7 +95,7 @@ default="f1"
 
     _parameter_constraints: ClassVar[dict] = {
         "estimator": [HasMethods(["fit", "predict_proba"])],
-        "scoring": [StrOptions(set(METRICS)), callable],
+        "scoring": [StrOptions(set(NAMES)), str, callable],
         "cv": ["cv_object", StrOptions({"prefit"})],
         "thresholds": [Interval(Integral, 1, None, closed="left"), "array-like", None],
     }
@@ -115,32 +120,53 @@ default="f1"
         self : MultiLabelThresholdTuner
         """
         texts = text_column(X)
+        metric = resolve_scoring(self.scoring)
+        parameter = threshold_parameter(self.estimator)
         if self.cv == "prefit":
-            check_is_fitted(self.estimator, "classes_")
+            check_is_fitted(self.estimator)
             final = copy.deepcopy(self.estimator)  # holds no weights: cheap, and leaves the caller's unchanged
-            scores = final.predict_proba(texts)
-            truth = _truth(final, y)
+            truth = _truth(_owner(final, parameter), y)
+            scores = np.asarray(final.predict_proba(texts), dtype=np.float64)
         else:
             final = clone(self.estimator).fit(texts, y)
-            truth = _truth(final, y)
-            scores = self._out_of_fold_scores(final, texts, truth)
-        metric = METRICS[self.scoring] if isinstance(self.scoring, str) else self.scoring
-        best = [_best_threshold(truth[:, j], scores[:, j], metric, self.thresholds) for j in range(truth.shape[1])]
-        self.thresholds_ = np.array([threshold for threshold, _ in best])
-        self.best_scores_ = np.array([score for _, score in best])
-        self.estimator_ = final.set_params(threshold=self.thresholds_.tolist())
-        self.classes_ = final.classes_
+            truth = _truth(_owner(final, parameter), y)
+            scores = self._out_of_fold_scores(final, parameter, texts, truth)
+        classes = _owner(final, parameter).classes_
+        self._choose(truth, scores, classes, metric)
+        self.estimator_ = final.set_params(**{parameter: self.thresholds_.tolist()})
+        self.classes_ = classes
         return self
 
-    def _out_of_fold_scores(self, fitted: Any, texts: list[str], truth: np.ndarray) -> np.ndarray:
+    def _out_of_fold_scores(self, fitted: Any, parameter: str, texts: list[str], truth: np.ndarray) -> np.ndarray:
         # Every fold must score all of the full fit's classes, in the same order, whatever its y holds.
-        fold_estimator = clone(self.estimator).set_params(labels=list(fitted.model_labels_))
-        label_lists = [tuple(fitted.classes_[truth[i] == 1]) for i in range(len(texts))]
+        owner = _owner(fitted, parameter)
+        fold_estimator = clone(self.estimator)
+        labels = _sibling(parameter, "labels")
+        if labels in fold_estimator.get_params(deep=True) and hasattr(owner, "model_labels_"):
+            fold_estimator.set_params(**{labels: list(owner.model_labels_)})
+        label_lists = [tuple(owner.classes_[truth[i] == 1]) for i in range(len(texts))]
         scores = np.zeros(truth.shape, dtype=np.float64)
         for train, test in check_cv(self.cv).split(texts):
             model = clone(fold_estimator).fit([texts[i] for i in train], [label_lists[i] for i in train])
             scores[test] = model.predict_proba([texts[i] for i in test])
         return scores
+
+    def _choose(self, truth: np.ndarray, scores: np.ndarray, classes: np.ndarray, metric: LabelMetric) -> None:
+        chosen, best, rows = [], [], {"label": [], "threshold": [], "score": []}
+        for j, label in enumerate(classes):
+            candidates = _candidates(scores[:, j], self.thresholds)
+            values = metric_curve(truth[:, j], scores[:, j], candidates, metric)
+            index = int(np.argmax(np.where(np.isnan(values), -np.inf, values)))  # the first (lowest) of ties
+            chosen.append(float(candidates[index]))
+            best.append(float(values[index]))
+            rows["label"].append(np.full(len(candidates), label, dtype=object))
+            rows["threshold"].append(candidates)
+            rows["score"].append(values)
+        self.thresholds_ = np.array(chosen)
+        self.best_scores_ = np.array(best)
+        self.cv_results_ = {key: np.concatenate(parts) for key, parts in rows.items()}
+        self.oof_scores_ = scores
+        _warn_about_degenerate_thresholds(truth, scores, self.thresholds_, classes)
 
     def predict(self, X: Any) -> np.ndarray:
         """Indicator matrix with each label's tuned threshold.
@@ -194,23 +220,79 @@ default="f1"
         return tags
 
 
-def _truth(fitted: Any, y: Any) -> np.ndarray:
-    if not getattr(fitted, "multi_label_", False):
+def threshold_parameter(estimator: Any) -> str:
+    """The name, for ``set_params``, of the ``threshold`` of ``estimator`` or of the step it ends in."""
+    params = estimator.get_params(deep=False)
+    if "threshold" in params:
+        return "threshold"
+    steps = params.get("steps")
+    if steps:  # a Pipeline: its last step
+        name, last = steps[-1]
+        if hasattr(last, "get_params"):
+            return f"{name}__{threshold_parameter(last)}"
+    inner = params.get("estimator")
+    if inner is not None and hasattr(inner, "get_params"):
+        return f"estimator__{threshold_parameter(inner)}"
+    raise TypeError(
+        f"MultiLabelThresholdTuner needs a classifier with a 'threshold' parameter, such as ZeroShotClassifier("
+        f"multi_label=True), or a Pipeline ending in one; {type(estimator).__name__} has none."
+    )
+
+
+def _owner(estimator: Any, parameter: str) -> Any:
+    """The (sub-)estimator that holds ``parameter``."""
+    path = parameter.rpartition("__")[0]
+    return estimator.get_params(deep=True)[path] if path else estimator
+
+
+def _sibling(parameter: str, name: str) -> str:
+    path = parameter.rpartition("__")[0]
+    return f"{path}__{name}" if path else name
+
+
+def _truth(owner: Any, y: Any) -> np.ndarray:
+    if getattr(owner, "multi_label_", True) is False:
         raise ValueError(
-            "MultiLabelThresholdTuner needs a multi-label classifier (multi_label=True, or y as label lists, an "
-            "indicator matrix or a DataFrame); for a binary task use sklearn's TunedThresholdClassifierCV."
+            f"MultiLabelThresholdTuner needs a multi-label classifier, but {type(owner).__name__} was fitted as "
+            "single-label: set multi_label=True, or give y as label lists, an indicator matrix or a DataFrame. "
+            "For a binary task use scikit-learn's TunedThresholdClassifierCV."
         )
-    return indicator(multilabel_rows(y, fitted.model_labels_), fitted.classes_)
+    return indicator(multilabel_rows(y, tuple(getattr(owner, "model_labels_", owner.classes_))), owner.classes_)
 
 
-def _best_threshold(truth: np.ndarray, scores: np.ndarray, metric: Callable, candidates: Any) -> tuple[float, float]:
-    """The candidate with the highest metric; the lowest such threshold on a tie."""
-    if candidates is None:
+def _candidates(scores: np.ndarray, thresholds: Any) -> np.ndarray:
+    if thresholds is None:
         distinct = np.unique(scores)
-        candidates = np.concatenate([[0.0], (distinct[:-1] + distinct[1:]) / 2, [1.0]])
-    elif isinstance(candidates, Integral):
-        candidates = np.linspace(0, 1, candidates + 2)[1:-1]
-    candidates = np.sort(np.asarray(candidates, dtype=float))
-    values = [metric(truth, (scores >= threshold).astype(int)) for threshold in candidates]
-    best = int(np.argmax(values))
-    return float(candidates[best]), float(values[best])
+        return np.concatenate([[0.0], (distinct[:-1] + distinct[1:]) / 2, [1.0]])
+    if isinstance(thresholds, Integral):
+        return np.linspace(0, 1, thresholds + 2)[1:-1]
+    values = [check_threshold(value, f"thresholds[{i}]") for i, value in enumerate(np.ravel(thresholds))]
+    return np.sort(np.array(values, dtype=float))
+
+
+def _warn_about_degenerate_thresholds(
+    truth: np.ndarray, scores: np.ndarray, thresholds: np.ndarray, classes: np.ndarray
+) -> None:
+    absent, always, never = [], [], []
+    for j, label in enumerate(classes):
+        predicted = int((scores[:, j] >= thresholds[j]).sum())
+        if not truth[:, j].any():
+            absent.append(repr(label))
+        elif predicted == len(scores):
+            always.append(f"{label!r} (threshold {thresholds[j]:.3g})")
+        elif predicted == 0:
+            never.append(f"{label!r} (threshold {thresholds[j]:.3g})")
+    problems = []
+    if absent:
+        problems.append(f"no text in y carries {', '.join(absent)}, so its threshold means nothing")
+    if always:
+        problems.append(f"the tuned threshold predicts {', '.join(always)} for every text")
+    if never:
+        problems.append(f"the tuned threshold predicts {', '.join(never)} for no text")
+    if problems:
+        warnings.warn(
+            "MultiLabelThresholdTuner: " + "; ".join(problems) + ". The scores do not separate these labels on "
+            "these data: check the label wording, add few-shot examples or labelled texts, or drop the label.",
+            UserWarning,
+            stacklevel=3,
+        )

@@ -86,10 +86,12 @@ def test_tags_declare_string_input():
     assert tags.estimator_type == "classifier" and tags.classifier_tags.multi_label
 
 
-def test_bad_parameters_fail_at_fit_with_sklearn_messages(make):
-    with pytest.raises(InvalidParameterError, match="The 'threshold' parameter of ZeroShotClassifier must be"):
+def test_bad_parameters_fail_at_fit_with_sklearn_errors(make):
+    with pytest.raises(InvalidParameterError, match="The 'n_examples' parameter of ZeroShotClassifier must be"):
+        make(labels=LABELS, n_examples=-1).fit(["a"])
+    with pytest.raises(InvalidParameterError, match="ZeroShotClassifier: threshold must be a number from 0 to 1"):
         make(labels=LABELS, threshold=1.5).fit(["a"])
-    with pytest.raises(InvalidParameterError, match="'dtype' parameter"):
+    with pytest.raises(InvalidParameterError, match="ZeroShotClassifier: dtype must be one of"):
         make(labels=LABELS, dtype="int8").fit(["a"])
     with pytest.raises(ValueError, match="threshold has 2 values for 3 classes"):
         make(labels=LABELS, multi_label=True, threshold=[0.1, 0.2]).fit(["a"])
@@ -189,13 +191,18 @@ def test_classes_come_from_y_when_no_labels_are_given(make):
         ({"labels": LABELS}, ["a", None, "c"], None, TypeError, r"X\[1\] is None"),
         ({"labels": LABELS}, "a single text", None, TypeError, "wrap a single text in a list"),
         ({"labels": LABELS}, pd.DataFrame({"a": ["x"], "b": ["y"]}), None, ValueError, "DataFrame with 2 columns"),
-        ({}, ["a", "b"], [0, 1], TypeError, r"y\[0\] is 0 \(int\); class names must be strings"),
+        ({}, ["a", "b"], [0, 1], ValueError, r"y holds integer class codes \(0, ...\) .* pass labels="),
+        ({"labels": LABELS}, ["a", "b"], [0, 3], ValueError, r"y\[1\] is the class code 3, but 3 labels give"),
+        ({"labels": LABELS}, ["a", "b"], [0, "tech"], TypeError, r"y\[1\] is 'tech' \(str\), but y\[0\] is an integer"),
+        ({}, ["a", "b"], [True, False], TypeError, r"y\[0\] is True \(bool\); class names must be strings"),
+        ({"labels": set(LABELS)}, ["a"], None, ValueError, "labels is a set, whose order is not defined"),
+        ({"labels": np.array([LABELS])}, ["a"], None, ValueError, "labels must be one-dimensional"),
         ({}, ["a", "b"], ["x", "x"], ValueError, "single class"),
         ({}, ["a"], None, ValueError, "Nothing to classify into"),
         ({"labels": LABELS}, ["a", "b"], ["sports"], ValueError, "X has 2 texts but y has 1 rows"),
         ({"labels": LABELS, "multi_label": False}, ["a"], [["sports"]], ValueError, "multi_label=False"),
         ({"labels": LABELS, "n_examples": 2}, ["a"], None, ValueError, "n_examples=2 needs labelled texts"),
-        ({"labels": LABELS, "n_examples": 3}, ["a", "b"], ["tech", "sports"], ValueError, "only 2 labelled"),
+        ({"labels": LABELS, "n_examples": 3}, ["a", "b"], ["tech", "sports"], ValueError, "only 2 texts"),
         ({}, ["a"], np.array([[1, 0]]), ValueError, "indicator matrix y has no label names"),
         ({"labels": ["x", "y"]}, ["a"], np.array([[1, 2]]), ValueError, r"y\[0, 1\] is 2"),
         ({"labels": ["x"]}, ["a"], pd.DataFrame({"x": [1], "z": [0]}), ValueError, "column for the label 'z'"),
@@ -373,3 +380,16 @@ def test_threads_share_one_model_and_agree(make, fresh_caches):
         parts = Parallel()(delayed(clf.predict_proba)(texts[i::4]) for i in range(4))
     for i, part in enumerate(parts):
         np.testing.assert_allclose(part, alone[i::4], atol=FLOAT32)
+
+
+def test_batches_follow_the_core_token_budget_unless_batch_size_is_given(make, encoded, tiny_checkpoint):
+    from gliclass_integrations.core import shared_model
+
+    texts = ["goal", "vote", "chip", "rain"] * 30  # rows of equal length, under 20 tokens
+    assert shared_model(tiny_checkpoint).max_batch_tokens == 1024  # the core's CPU default
+    make(labels=LABELS, cache=False).fit(texts).predict_proba(texts)
+    # full batches of budget // row length rows (more than the adapters' old cap of 32), then the rest
+    assert sum(encoded) == 120 and encoded[0] == encoded[1] > 32 and encoded[-1] <= encoded[0]
+    encoded.clear()
+    make(labels=LABELS, cache=False, batch_size=8).fit(texts).predict_proba(texts)
+    assert max(encoded) == 8 and len(encoded) == 15
