@@ -40,7 +40,8 @@ def command_scripts(path: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("path", [p for p in DOCUMENTS if code_blocks(p, "python")], ids=lambda p: p.name)
-def test_python_examples_run(path, offline_hub, capsys):
+def test_python_examples_run(path, offline_hub, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # files an example writes (a plot, say) land in a temporary folder
     namespace: dict = {"__name__": f"docs_{path.stem}"}
     for line, code in code_blocks(path, "python"):
         exec(compile(code, f"{path.name}:{line}", "exec"), namespace)
