@@ -10,6 +10,7 @@ __all__ = [
     "CheckpointError",
     "CheckpointNotFoundError",
     "InputTooLongError",
+    "TextsShortenedWarning",
     "UnsafeCheckpointError",
     "UnsupportedCheckpointError",
 ]
@@ -33,3 +34,23 @@ class UnsafeCheckpointError(CheckpointError):
 
 class InputTooLongError(ValueError):
     """The labels (with the prompt) of one text do not fit in ``max_length`` tokens."""
+
+
+class TextsShortenedWarning(UserWarning):
+    """Texts too long for ``max_length`` were shortened, or lost few-shot examples, during one call or stream.
+
+    Attributes
+    ----------
+    shortened : int
+        Texts shortened from their end.
+    examples_dropped : int
+        Texts whose few-shot examples were dropped (some or all).
+    total : int
+        Texts scored in the call or stream.
+    """
+
+    def __init__(self, message: str, *, shortened: int = 0, examples_dropped: int = 0, total: int = 0) -> None:
+        super().__init__(message)
+        self.shortened = shortened
+        self.examples_dropped = examples_dropped
+        self.total = total

@@ -9,7 +9,8 @@ optional few-shot block ``<<EXAMPLE>>text \\nLabels:\\n labels…<<SEP>>``:
 The ids equal those of tokenizing the whole string (see ``_tokenizer``). When the sequence is longer
 than ``max_length``, the text is shortened from its end first, then whole few-shot examples are
 dropped from the last one backwards; labels, the prompt and label descriptions are kept whole, and
-if even they do not fit, ``InputTooLongError`` says how many labels would.
+if even they do not fit, ``InputTooLongError`` says how many labels would. With ``chunk=True`` a text
+that does not fit is not shortened but split into overlapping token windows, one sequence each.
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..errors import InputTooLongError
-from ._requests import Example, RowRequest
+from ._requests import Example, RowNames, RowRequest
 from ._tokenizer import EXAMPLE, LABEL, SENTINELS, SEP, ReservedSequenceError, StructuralTokenizer
+
+MIN_WINDOW = 64  # text tokens a window should hold before few-shot examples are dropped to make room
+MAX_OVERLAP = 128  # tokens shared by neighbouring windows of a chunked text
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class EncodedRow:
     has_examples: bool
     text_tokens_removed: int = 0
     examples_dropped: int = 0
+    window: tuple[int, int] | None = None  # the text tokens [start, end) of one window of a chunked text
 
 
 class InputAssembler:
@@ -62,7 +67,15 @@ class InputAssembler:
         self._example_blocks: OrderedDict[tuple[Example, ...], list[list[int]]] = OrderedDict()
         self._cache_size = cache_size
 
-    def encode(self, rows: Sequence[RowRequest]) -> list[EncodedRow]:
+    def encode(self, rows: Sequence[RowRequest], *, names: RowNames | None = None) -> list[EncodedRow]:
+        """Each row's model input, a text too long for it shortened. ``names`` names rows in errors."""
+        return [windows[0] for windows in self._encode(rows, False, names)]
+
+    def encode_windows(self, rows: Sequence[RowRequest], *, names: RowNames | None = None) -> list[list[EncodedRow]]:
+        """Each row's model input: one sequence, or one per window of a text too long for one."""
+        return self._encode(rows, True, names)
+
+    def _encode(self, rows: Sequence[RowRequest], chunk: bool, names: RowNames | None) -> list[list[EncodedRow]]:
         if any(row.examples for row in rows) and self.tokenizer.example_id is None:
             raise ValueError("few-shot examples need the <<EXAMPLE>> token, which this checkpoint's tokenizer lacks.")
         try:
@@ -72,7 +85,8 @@ class InputAssembler:
                 pieces = self._pieces_from_whole_strings(rows)
         except ReservedSequenceError as error:
             raise ValueError(str(error)) from None
-        return [self._layout(index, piece) for index, piece in enumerate(pieces)]
+        names = names or RowNames()
+        return [self._layout(piece, chunk, lambda index=index: names(index)) for index, piece in enumerate(pieces)]
 
     # -- tokenization, piece by piece (the label block and examples once per distinct value) ----------
 
@@ -174,13 +188,17 @@ class InputAssembler:
 
     # -- layout and the length budget -------------------------------------------------------------------
 
-    def _layout(self, index: int, pieces: RowPieces) -> EncodedRow:
+    def _layout(self, pieces: RowPieces, chunk: bool, name) -> list[EncodedRow]:
         tok = self.tokenizer
         examples = list(pieces.examples)
         fixed = len(tok.prefix) + len(tok.suffix) + len(pieces.labels.ids) + len(pieces.prompt)
+        if fixed + len(pieces.head) + _examples_length(examples) <= self.max_length:
+            return [self._assemble(pieces, pieces.head, examples)]
+        if chunk:
+            return self._windows(pieces, examples, fixed, name)
         excess = fixed + len(pieces.head) + _examples_length(examples) - self.max_length
         head = pieces.head
-        removed = min(max(excess, 0), len(head) - pieces.protected)
+        removed = min(excess, len(head) - pieces.protected)
         if removed:
             head = head[: len(head) - removed]
             excess -= removed
@@ -190,8 +208,36 @@ class InputAssembler:
             examples.pop()
             dropped += 1
         if excess > 0:
-            raise self._too_long(index, pieces)
+            raise self._too_long(name(), pieces)
+        return [self._assemble(pieces, head, examples, removed=removed, dropped=dropped)]
 
+    def _windows(self, pieces: RowPieces, examples: list[list[int]], fixed: int, name) -> list[EncodedRow]:
+        """Windows of the text, each beside the labels, the prompt, the descriptions and the examples.
+
+        Examples are dropped (the last first) only while they leave a window shorter than
+        ``MIN_WINDOW`` tokens (or than the whole text).
+        """
+        lead, text = pieces.head[: pieces.protected], pieces.head[pieces.protected :]
+
+        def room() -> int:
+            return self.max_length - fixed - len(lead) - _examples_length(examples)
+
+        dropped = 0
+        while examples and room() < min(MIN_WINDOW, len(text)):
+            examples.pop()
+            dropped += 1
+        if room() < 1:
+            raise self._too_long(name(), pieces)
+        return [
+            self._assemble(pieces, lead + text[start:end], examples, dropped=dropped, window=(start, end))
+            for start, end in text_windows(len(text), room())
+        ]
+
+    def _assemble(
+        self, pieces: RowPieces, head: list[int], examples: list[list[int]], *, removed: int = 0, dropped: int = 0,
+        window: tuple[int, int] | None = None,
+    ) -> EncodedRow:
+        tok = self.tokenizer
         closing = [tok.sep_id] if examples else []
         example_ids = [token for block in examples for token in block] + closing
         if self.prompt_first:
@@ -207,9 +253,10 @@ class InputAssembler:
             has_examples=bool(examples),
             text_tokens_removed=removed,
             examples_dropped=dropped,
+            window=window,
         )
 
-    def _too_long(self, index: int, pieces: RowPieces) -> InputTooLongError:
+    def _too_long(self, name: str, pieces: RowPieces) -> InputTooLongError:
         tok = self.tokenizer
         block = pieces.labels
         costs = [b - a for a, b in zip(block.positions, [*block.positions[1:], len(block.ids) - 1])]
@@ -220,11 +267,22 @@ class InputAssembler:
                 break
             fit, used = fit + 1, used + cost
         return InputTooLongError(
-            f"texts[{index}]: its {len(costs)} labels take {sum(costs)} tokens and, with the prompt, label "
+            f"{name}: its {len(costs)} labels take {sum(costs)} tokens and, with the prompt, label "
             f"descriptions and special tokens, need {overhead + sum(costs)} tokens, more than "
             f"max_length={self.max_length}; only the first {fit} labels would fit. Labels are never cut: pass "
             "fewer or shorter labels, a shorter prompt, or a larger max_length."
         )
+
+
+def text_windows(n_tokens: int, size: int) -> list[tuple[int, int]]:
+    """Token windows ``[start, end)`` of ``size`` tokens covering ``n_tokens``, overlapping by a quarter of a
+    window (at most ``MAX_OVERLAP`` tokens); the last window ends with the text, so none is short.
+    """
+    if n_tokens <= size:
+        return [(0, n_tokens)]
+    step = size - min(MAX_OVERLAP, size // 4)
+    starts = [*range(0, n_tokens - size, step), n_tokens - size]
+    return [(start, start + size) for start in starts]
 
 
 def _examples_length(examples: list[list[int]]) -> int:

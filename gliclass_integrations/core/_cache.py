@@ -84,13 +84,18 @@ class LogitCache:
             self.hits = self.misses = 0
 
 
-def row_key(fingerprint: str, row: RowRequest) -> bytes:
-    """The cache key of one text's logits under a model with this fingerprint."""
+def row_key(fingerprint: str, row: RowRequest, mode: str = "") -> bytes:
+    """The cache key of one text's logits under a model with this fingerprint.
+
+    ``mode`` names a non-default way of handling long texts ("chunk:max"), which changes their logits.
+    """
     digest = hashlib.sha256()
     fields = [fingerprint, row.text, row.prompt, row.lead, str(len(row.labels)), *row.labels]
     fields.append(str(len(row.examples)))
     for example in row.examples:
         fields += [example.text, example.labels]
+    if mode:
+        fields.append(mode)
     for field in fields:
         data = field.encode("utf-8", "surrogatepass")
         digest.update(len(data).to_bytes(8, "little"))

@@ -7,18 +7,26 @@ import os
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
 import numpy as np
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, TextsShortenedWarning
 from ._assembly import EncodedRow, InputAssembler
 from ._cache import LogitCache, row_key
 from ._checkpoint import read_json, read_weights, resolve_checkpoint
 from ._config import GLiClassConfig, parse_config
-from ._options import check_device, check_dtype, check_positive_int, check_threshold
-from ._requests import Request, build_request
+from ._options import (
+    check_chunk_aggregation,
+    check_device,
+    check_dtype,
+    check_long_texts,
+    check_positive_int,
+    check_threshold,
+)
+from ._requests import Request, RowNames, build_request
 from ._scores import nested_scores, predictions, probabilities
 
 DEFAULT_MAX_LENGTH = 1024
@@ -247,6 +255,10 @@ class GLiClass:
         batch_size: int | None = None,
         progress_bar: bool = False,
         cache: LogitCache | None = None,
+        missing: str = "raise",
+        long_texts: str = "truncate",
+        chunk_aggregation: str = "max",
+        row_names: Sequence[Any] | None = None,
     ) -> np.ndarray | list[np.ndarray]:
         """Raw label logits.
 
@@ -269,6 +281,20 @@ class GLiClass:
         cache : LogitCache, optional
             Look each text's logits up here first, run the model only for the others (each distinct
             input once) and store their results.
+        missing : {"raise", "skip"}, default="raise"
+            A missing text (None, NaN, pandas NA) is an error naming the first one; "skip" gives its
+            row NaN instead, with the same shape. Empty strings are texts, and are scored.
+        long_texts : {"truncate", "chunk"}, default="truncate"
+            A text too long for ``max_length`` beside its labels is shortened from its end (with a
+            warning), or with "chunk" split into overlapping token windows that are each scored, the
+            window logits being combined by ``chunk_aggregation``. Texts that fit are scored the same
+            either way.
+        chunk_aggregation : {"max", "mean"}, default="max"
+            How the windows of a chunked text make one logit per label: the largest (a label is as
+            likely as in its most telling window) or the mean.
+        row_names : str or sequence, optional
+            How errors and warnings name each text: a sequence of names (``str(row_names[i])``, e.g. a
+            DataFrame's index labels), or a string ``s`` for ``s[i]``; by default ``texts[i]``.
 
         Returns
         -------
@@ -276,8 +302,9 @@ class GLiClass:
             Float32 (float64 for a float64 model). A list with one array per text when each text has
             its own labels.
         """
-        request = build_request(texts, labels, prompt=prompt, examples=examples, label_descriptions=label_descriptions)
-        return self._shape(request, self._run_with_progress(request, batch_size, progress_bar, cache))
+        request = self._request(texts, labels, prompt, examples, label_descriptions, missing, row_names)
+        mode = _long_text_mode(long_texts, chunk_aggregation)
+        return self._shape(request, self._run_with_progress(request, batch_size, progress_bar, cache, mode))
 
     def predict_proba(
         self,
@@ -291,12 +318,17 @@ class GLiClass:
         batch_size: int | None = None,
         progress_bar: bool = False,
         cache: LogitCache | None = None,
+        missing: str = "raise",
+        long_texts: str = "truncate",
+        chunk_aggregation: str = "max",
+        row_names: Sequence[Any] | None = None,
     ) -> np.ndarray | list[np.ndarray]:
         """Label scores: a sigmoid per label, or a softmax over each text's labels.
 
         Parameters
         ----------
-        texts, labels, prompt, examples, label_descriptions, batch_size, progress_bar, cache
+        texts, labels, prompt, examples, label_descriptions, batch_size, progress_bar, cache, missing, \
+long_texts, chunk_aggregation, row_names
             As for :meth:`logits`.
         multi_label : bool, default=True
             True: independent sigmoid scores; False: a softmax over each text's labels.
@@ -304,10 +336,11 @@ class GLiClass:
         Returns
         -------
         ndarray of shape (n_texts, n_labels), float32, or list of 1-D arrays
-            As for :meth:`logits`.
+            As for :meth:`logits`; NaN in the rows of skipped missing texts.
         """
-        request = build_request(texts, labels, prompt=prompt, examples=examples, label_descriptions=label_descriptions)
-        rows = self._run_with_progress(request, batch_size, progress_bar, cache)
+        request = self._request(texts, labels, prompt, examples, label_descriptions, missing, row_names)
+        mode = _long_text_mode(long_texts, chunk_aggregation)
+        rows = self._run_with_progress(request, batch_size, progress_bar, cache, mode)
         return self._shape(request, [probabilities(row, multi_label) for row in rows])
 
     def classify(
@@ -324,15 +357,21 @@ class GLiClass:
         batch_size: int | None = None,
         progress_bar: bool = False,
         cache: LogitCache | None = None,
+        missing: str = "raise",
+        long_texts: str = "truncate",
+        chunk_aggregation: str = "max",
+        row_names: Sequence[Any] | None = None,
     ) -> list[Any]:
         """Predictions shaped like the reference pipeline's output, one entry per text.
 
         Parameters
         ----------
-        texts, labels, prompt, examples, label_descriptions, batch_size, progress_bar, cache
+        texts, labels, prompt, examples, label_descriptions, batch_size, progress_bar, cache, missing, \
+long_texts, chunk_aggregation, row_names
             As for :meth:`logits`.
         threshold : float or sequence of float, default=0.5
-            Multi-label cut-off (score >= threshold), one for all texts or one per text.
+            Multi-label cut-off (score >= threshold), one for all texts or one per text; each a number
+            from 0 to 1.
         multi_label : bool, default=True
             False: one softmax over each text's labels, and the single best label is predicted.
         return_hierarchical : bool, default=False
@@ -343,15 +382,19 @@ class GLiClass:
         -------
         list
             Per text, ``[{"label": ..., "score": ...}]`` in label order (labels at or above the threshold,
-            or the argmax), or with ``return_hierarchical`` a dict of all scores.
+            or the argmax), or with ``return_hierarchical`` a dict of all scores; None for a skipped
+            missing text.
         """
-        request = build_request(texts, labels, prompt=prompt, examples=examples, label_descriptions=label_descriptions)
+        request = self._request(texts, labels, prompt, examples, label_descriptions, missing, row_names)
         thresholds = _thresholds(threshold, len(request.rows))
-        rows = self._run_with_progress(request, batch_size, progress_bar, cache)
-        results = []
-        for row, structure, logits, cut in zip(request.rows, request.structures, rows, thresholds):
+        mode = _long_text_mode(long_texts, chunk_aggregation)
+        rows = self._run_with_progress(request, batch_size, progress_bar, cache, mode)
+        results: list[Any] = []
+        for index, (row, structure, logits, cut) in enumerate(zip(request.rows, request.structures, rows, thresholds)):
             scores = probabilities(logits, multi_label)
-            if return_hierarchical:
+            if index in request.missing:
+                results.append(None)
+            elif return_hierarchical:
                 results.append(nested_scores(structure, row.labels, scores))
             else:
                 results.append(predictions(row.labels, scores, threshold=cut, multi_label=multi_label))
@@ -370,12 +413,18 @@ class GLiClass:
         batch_size: int | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         progress_bar: bool = False,
+        missing: str = "raise",
+        long_texts: str = "truncate",
+        chunk_aggregation: str = "max",
+        row_names: Sequence[Any] | None = None,
     ) -> Iterator[np.ndarray]:
         """Raw label logits of a stream of texts, one array per text, in input order.
 
         ``texts`` is read lazily, ``chunk_size`` texts at a time; each chunk is sorted by length,
         batched and scored before the next one is read, so memory depends on ``chunk_size`` and
-        ``max_batch_tokens``, not on the number of texts.
+        ``max_batch_tokens``, not on the number of texts. Errors and warnings name a text by its
+        position in the whole stream; texts shortened anywhere in the stream are reported once, in one
+        warning, when the stream ends.
 
         Parameters
         ----------
@@ -396,6 +445,10 @@ class GLiClass:
             (less padding) and hold more texts in memory.
         progress_bar : bool, default=False
             Show a progress bar (tqdm) on stderr.
+        missing, long_texts, chunk_aggregation : str
+            As for :meth:`logits`.
+        row_names : sequence, optional
+            Names of the stream's texts, indexed by their position in the stream (as for :meth:`logits`).
 
         Yields
         ------
@@ -409,9 +462,10 @@ class GLiClass:
         >>> [row.shape for row in model.iter_logits(lines, ["positive", "negative"], chunk_size=2)]
         [(2,), (2,), (2,), (2,), (2,)]
         """
+        options = dict(prompt=prompt, examples=examples, label_descriptions=label_descriptions, missing=missing)
         return self._stream(
-            texts, labels, dict(prompt=prompt, examples=examples, label_descriptions=label_descriptions),
-            batch_size=batch_size, chunk_size=chunk_size, progress_bar=progress_bar, transform=None,
+            texts, labels, options, batch_size=batch_size, chunk_size=chunk_size, progress_bar=progress_bar,
+            transform=None, mode=_long_text_mode(long_texts, chunk_aggregation), row_names=row_names,
         )
 
     def iter_predict_proba(
@@ -426,12 +480,17 @@ class GLiClass:
         batch_size: int | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         progress_bar: bool = False,
+        missing: str = "raise",
+        long_texts: str = "truncate",
+        chunk_aggregation: str = "max",
+        row_names: Sequence[Any] | None = None,
     ) -> Iterator[np.ndarray]:
         """Label scores of a stream of texts, one array per text, in input order.
 
         Parameters
         ----------
-        texts, labels, prompt, examples, label_descriptions, batch_size, chunk_size, progress_bar
+        texts, labels, prompt, examples, label_descriptions, batch_size, chunk_size, progress_bar, missing, \
+long_texts, chunk_aggregation, row_names
             As for :meth:`iter_logits`.
         multi_label : bool, default=True
             True: independent sigmoid scores; False: a softmax over the labels.
@@ -440,74 +499,122 @@ class GLiClass:
         ------
         ndarray of shape (n_labels,), float32
         """
+        options = dict(prompt=prompt, examples=examples, label_descriptions=label_descriptions, missing=missing)
         return self._stream(
-            texts, labels, dict(prompt=prompt, examples=examples, label_descriptions=label_descriptions),
-            batch_size=batch_size, chunk_size=chunk_size, progress_bar=progress_bar,
-            transform=lambda row: probabilities(row, multi_label),
+            texts, labels, options, batch_size=batch_size, chunk_size=chunk_size, progress_bar=progress_bar,
+            transform=lambda row: probabilities(row, multi_label), mode=_long_text_mode(long_texts, chunk_aggregation),
+            row_names=row_names,
         )
 
     # -- internals ----------------------------------------------------------------------------------
 
-    def encode(self, request: Request, *, stacklevel: int = 1) -> list[EncodedRow]:
-        """Token ids and positions of every text of a request (warns when texts were shortened).
+    def encode(self, request: Request) -> list[EncodedRow]:
+        """Token ids and positions of every text of a request, texts too long shortened (no warning).
 
-        ``stacklevel`` names the frame the warning points at, 1 being the caller of ``encode``.
+        Missing texts (``request.missing``) are encoded as empty texts; the scoring methods skip them.
         """
-        rows = self.assembler.encode(request.rows)
-        _warn_if_shortened(rows, self.max_length, stacklevel=stacklevel + 2)
-        return rows
+        return self.assembler.encode(request.rows, names=request.names)
+
+    @staticmethod
+    def _request(texts, labels, prompt, examples, label_descriptions, missing, row_names) -> Request:
+        return build_request(
+            texts, labels, prompt=prompt, examples=examples, label_descriptions=label_descriptions, missing=missing,
+            names=RowNames(row_names),
+        )
 
     def _run_with_progress(
-        self, request: Request, batch_size: int | None, progress_bar: bool, cache: LogitCache | None
+        self, request: Request, batch_size: int | None, progress_bar: bool, cache: LogitCache | None, mode: LongTextMode
     ) -> list[np.ndarray]:
         progress = _progress(len(request.rows)) if progress_bar and request.rows else None
+        report = ShorteningReport(self.max_length)
         try:
-            return self._run(request, batch_size, self._runner(), progress, stacklevel=4, cache=cache)
+            rows = self._run(request, batch_size, self._runner(), progress, mode, report, cache=cache)
         finally:
             if progress is not None:
                 progress.close()
+        report.warn(stacklevel=3)  # the caller of logits / predict_proba / classify
+        return rows
 
     def _run(
-        self, request: Request, batch_size: int | None, runner, progress, *, stacklevel: int,
-        cache: LogitCache | None = None,
+        self, request: Request, batch_size: int | None, runner, progress, mode: LongTextMode,
+        report: ShorteningReport, *, cache: LogitCache | None = None,
     ) -> list[np.ndarray]:
-        """Logits of every row; with a cache, only the rows it lacks run (each distinct input once)."""
+        """Logits of every row: NaN for missing texts; with a cache, only the rows it lacks run, each distinct
+        input once."""
         check_positive_int(batch_size, "batch_size", optional=True)
+        results: list[np.ndarray | None] = [None] * len(request.rows)
+        for index in request.missing:
+            results[index] = np.full(len(request.rows[index].labels), np.nan, dtype=self._host_dtype)
+        present = [i for i in range(len(request.rows)) if i not in request.missing]
+        if progress is not None and request.missing:
+            progress.update(len(request.missing))
         if cache is None:
-            return self._compute(request, batch_size, runner, progress, stacklevel=stacklevel + 1)
-        keys = [row_key(self.fingerprint, row) for row in request.rows]
-        results = [cache.get(key) for key in keys]
-        first_miss: dict[bytes, int] = {}
-        for index, (key, found) in enumerate(zip(keys, results)):
-            if found is None:
-                first_miss.setdefault(key, index)
-        if progress is not None:
-            progress.update(len(keys) - len(first_miss))
-        if not first_miss:
-            return results
-        todo = list(first_miss.values())
-        missing = Request([request.rows[i] for i in todo], request.shared_labels, [request.structures[i] for i in todo])
-        fresh = self._compute(missing, batch_size, runner, progress, stacklevel=stacklevel + 1)
-        computed = dict(zip(first_miss, fresh))
-        for key, logits in computed.items():
-            cache.put(key, logits)
-        return [found if found is not None else computed[key].copy() for key, found in zip(keys, results)]
+            todo = present
+        else:
+            keys = {i: row_key(self.fingerprint, request.rows[i], mode.key) for i in present}
+            first_miss: dict[bytes, int] = {}
+            for i in present:
+                results[i] = cache.get(keys[i])
+                if results[i] is None:
+                    first_miss.setdefault(keys[i], i)
+            if progress is not None:
+                progress.update(len(present) - len(first_miss))
+            todo = list(first_miss.values())
+        fresh = self._compute(request, todo, batch_size, runner, progress, mode, report)
+        for index, logits in zip(todo, fresh):
+            results[index] = logits
+            if cache is not None:
+                cache.put(keys[index], logits)
+        if cache is not None:  # rows that repeat a computed input take a copy of its logits
+            computed = {keys[index]: logits for index, logits in zip(todo, fresh)}
+            for i in present:
+                if results[i] is None:
+                    results[i] = computed[keys[i]].copy()
+        return results  # type: ignore[return-value]
 
-    def _compute(self, request: Request, batch_size: int | None, runner, progress, *, stacklevel: int):
+    def _compute(
+        self, request: Request, todo: list[int], batch_size: int | None, runner, progress, mode: LongTextMode,
+        report: ShorteningReport,
+    ) -> list[np.ndarray]:
+        """Logits of the rows ``todo``: every window of every text in sorted batches, then each text's windows
+        combined."""
         from ._engine import run_batches
 
-        rows = self.encode(request, stacklevel=stacklevel)  # counted from here (1) to the caller
-        return run_batches(
-            runner, rows, batch_size=batch_size or self.batch_size, max_batch_tokens=self.max_batch_tokens,
-            on_batch=progress.update if progress is not None else None,
+        if not todo:
+            return []
+        names = request.names.subset(todo)
+        rows = [request.rows[i] for i in todo]
+        if mode.chunk:
+            windows = self.assembler.encode_windows(rows, names=names)
+        else:
+            windows = [[row] for row in self.assembler.encode(rows, names=names)]
+        report.add(windows, names)
+        flat = [window for text_windows in windows for window in text_windows]
+        counting_texts = progress is not None and not mode.chunk  # a batch of windows is not a batch of texts
+        logits = run_batches(
+            runner, flat, batch_size=batch_size or self.batch_size, max_batch_tokens=self.max_batch_tokens,
+            on_batch=progress.update if counting_texts else None,
         )
+        if progress is not None and mode.chunk:
+            progress.update(len(todo))
+        combined, start = [], 0
+        for text_windows in windows:
+            part = logits[start : start + len(text_windows)]
+            start += len(text_windows)
+            combined.append(part[0] if len(part) == 1 else mode.combine(part))
+        return combined
+
+    @property
+    def _host_dtype(self) -> type:
+        return np.float64 if str(self.dtype) == "torch.float64" else np.float32
 
     def _runner(self):
         from ._engine import BatchRunner
 
         return BatchRunner(self.network, pad_id=self.assembler.tokenizer.pad_id, device=self.device)
 
-    def _stream(self, texts, labels, options: dict, *, batch_size, chunk_size, progress_bar, transform):
+    def _stream(self, texts, labels, options: dict, *, batch_size, chunk_size, progress_bar, transform, mode,
+                row_names):
         """Checks the arguments now, then returns the generator that reads and scores the texts."""
         check_positive_int(chunk_size, "chunk_size")
         check_positive_int(batch_size, "batch_size", optional=True)
@@ -517,20 +624,28 @@ class GLiClass:
         _check_streamable(options["prompt"], options["examples"])
         build_request([], labels, **options)  # every other check, before the first text is read
         iterator = iter([texts] if isinstance(texts, str) else texts)
-        return self._scored_chunks(iterator, labels, options, batch_size, chunk_size, progress_bar, transform)
+        return self._scored_chunks(
+            iterator, labels, options, batch_size, chunk_size, progress_bar, transform, mode, row_names
+        )
 
-    def _scored_chunks(self, iterator, labels, options, batch_size, chunk_size, progress_bar, transform):
+    def _scored_chunks(self, iterator, labels, options, batch_size, chunk_size, progress_bar, transform, mode,
+                       row_names):
         runner = self._runner()  # one per stream: an out-of-memory split carries over to later chunks
         progress = _progress(None) if progress_bar else None
+        report = ShorteningReport(self.max_length)
+        position = 0
         try:
             while chunk := list(islice(iterator, chunk_size)):
-                request = build_request(chunk, labels, **options)
+                names = RowNames(row_names, offset=position)
+                request = build_request(chunk, labels, names=names, **options)
+                position += len(chunk)
                 del chunk
-                for row in self._run(request, batch_size, runner, progress, stacklevel=3):
+                for row in self._run(request, batch_size, runner, progress, mode, report):
                     yield row if transform is None else transform(row)
         finally:
             if progress is not None:
                 progress.close()
+            report.warn(stacklevel=2)  # the line that drives the stream
 
     @staticmethod
     def _shape(request: Request, rows: list[np.ndarray]):
@@ -539,6 +654,67 @@ class GLiClass:
         if not rows:
             return np.zeros((0, len(request.shared_labels)), dtype=np.float32)
         return np.stack(rows)
+
+
+@dataclass(frozen=True)
+class LongTextMode:
+    """How texts too long for one sequence are handled: shortened, or scored in windows and combined."""
+
+    chunk: bool
+    aggregation: str
+
+    @property
+    def key(self) -> str:
+        """What the logit cache adds to a row's key (nothing for the default, so existing keys stay valid)."""
+        return f"chunk:{self.aggregation}" if self.chunk else ""
+
+    def combine(self, windows: list[np.ndarray]) -> np.ndarray:
+        stacked = np.stack(windows)
+        combined = stacked.max(axis=0) if self.aggregation == "max" else stacked.astype(np.float64).mean(axis=0)
+        return combined.astype(stacked.dtype)
+
+
+def _long_text_mode(long_texts: str, chunk_aggregation: str) -> LongTextMode:
+    chunk = check_long_texts(long_texts) == "chunk"
+    return LongTextMode(chunk, check_chunk_aggregation(chunk_aggregation))
+
+
+class ShorteningReport:
+    """Texts shortened or stripped of few-shot examples during one call (or one stream), warned about once."""
+
+    def __init__(self, max_length: int) -> None:
+        self.max_length = max_length
+        self.texts = 0
+        self.shortened: list[tuple[str, int]] = []  # (row name, tokens removed)
+        self.dropped: list[str] = []
+
+    def add(self, windows: list[list[EncodedRow]], names: RowNames) -> None:
+        self.texts += len(windows)
+        for index, text_windows in enumerate(windows):
+            first = text_windows[0]
+            if first.text_tokens_removed:
+                self.shortened.append((names(index), first.text_tokens_removed))
+            if first.examples_dropped:
+                self.dropped.append(names(index))
+
+    def warn(self, stacklevel: int) -> None:
+        parts = []
+        if self.shortened:
+            name, lost = self.shortened[0]
+            parts.append(
+                f"{len(self.shortened)} of {self.texts} texts were shortened from the end ({name} lost {lost} "
+                "tokens; pass long_texts='chunk' to score whole texts in windows)"
+            )
+        if self.dropped:
+            parts.append(f"{len(self.dropped)} texts lost few-shot examples ({self.dropped[0]} first)")
+        if parts:
+            limit = f"Inputs longer than max_length={self.max_length} tokens"
+            message = f"{limit}: {'; '.join(parts)}. Labels are never cut."
+            warning = TextsShortenedWarning(
+                message, shortened=len(self.shortened), examples_dropped=len(self.dropped), total=self.texts
+            )
+            warnings.warn(warning, stacklevel=stacklevel + 1)
+            self.shortened, self.dropped = [], []
 
 
 def resolve_device(device: Any):
@@ -634,26 +810,6 @@ def _check_streamable(prompt: Any, examples: Any) -> None:
         raise TypeError(f"streaming needs one prompt string for all texts, got {type(prompt).__name__}.")
     if examples is not None and not all(isinstance(item, Mapping) for item in examples):
         raise TypeError("streaming needs one list of few-shot examples (dicts) shared by all texts.")
-
-
-def _warn_if_shortened(rows: list[EncodedRow], max_length: int, stacklevel: int) -> None:
-    shortened = [i for i, row in enumerate(rows) if row.text_tokens_removed]
-    dropped = [i for i, row in enumerate(rows) if row.examples_dropped]
-    if not shortened and not dropped:
-        return
-    parts = []
-    if shortened:
-        first = shortened[0]
-        parts.append(
-            f"{len(shortened)} of {len(rows)} texts were shortened from the end (texts[{first}] lost "
-            f"{rows[first].text_tokens_removed} tokens)"
-        )
-    if dropped:
-        parts.append(f"{len(dropped)} texts lost few-shot examples (texts[{dropped[0]}] first)")
-    warnings.warn(
-        f"Inputs longer than max_length={max_length} tokens: {'; '.join(parts)}. Labels are never cut.",
-        stacklevel=stacklevel,
-    )
 
 
 @contextmanager

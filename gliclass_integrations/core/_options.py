@@ -95,3 +95,39 @@ def check_descriptions(
         if not isinstance(description, str) or not description.strip():
             raise TypeError(f"{where}[{label!r}] must be a non-empty string, got {description!r}.")
     return dict(value)
+
+
+MISSING_POLICIES = ("raise", "skip")
+LONG_TEXT_POLICIES = ("truncate", "chunk")
+CHUNK_AGGREGATIONS = ("max", "mean")
+
+
+def check_choice(value: Any, choices: Sequence[str], where: str) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{where} must be one of {', '.join(map(repr, choices))}, got {value!r}.")
+    return value
+
+
+def check_missing(value: Any, where: str = "missing") -> str:
+    """What to do with a missing text: "raise" (the default everywhere) or "skip" (NaN scores)."""
+    return check_choice(value, MISSING_POLICIES, where)
+
+
+def check_long_texts(value: Any, where: str = "long_texts") -> str:
+    """What to do with a text longer than fits: "truncate" (the default everywhere) or "chunk"."""
+    return check_choice(value, LONG_TEXT_POLICIES, where)
+
+
+def check_chunk_aggregation(value: Any, where: str = "chunk_aggregation") -> str:
+    """How the windows of a chunked text make one score per label: "max" (the default) or "mean"."""
+    return check_choice(value, CHUNK_AGGREGATIONS, where)
+
+
+def is_missing(value: Any) -> bool:
+    """None, a NaN (Python's or NumPy's), or pandas' NA and NaT: what data tools use for "no value".
+
+    Empty and whitespace-only strings are texts, not missing ones.
+    """
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+        return True
+    return isinstance(value, Real) and not isinstance(value, Integral) and math.isnan(value)

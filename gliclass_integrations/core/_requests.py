@@ -7,13 +7,14 @@ trust their input.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ._labels import flatten_labels
-from ._options import check_descriptions
+from ._options import check_descriptions, check_missing, is_missing
 
 EXAMPLE_LABELS_INTRO = " \nLabels:\n "  # between an example's text and its labels (training format)
+SKIP_HINT = "Pass missing='skip' to give such rows NaN scores"
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,36 @@ class Request:
     rows: list[RowRequest]
     shared_labels: tuple[str, ...] | None  # None when every text has its own labels
     structures: list[Any]  # per text, the labels as given (for nested output)
+    missing: frozenset[int] = frozenset()  # rows whose text is missing (missing="skip"): NaN scores
+    names: RowNames = field(default_factory=lambda: RowNames())
+
+
+@dataclass(frozen=True)
+class RowNames:
+    """How errors and warnings name the caller's rows.
+
+    By default ``texts[i]``, with ``i`` the position in the caller's input (``offset`` counts the rows
+    of a stream that came before this chunk); ``X[i]`` when ``names`` is the string "X"; or the caller's
+    own names (a DataFrame's index labels, file lines), given as a sequence and shown as ``str(name)``.
+    """
+
+    names: Sequence[Any] | None = None
+    offset: int = 0
+    where: str = "texts"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.names, str):  # a name for the collection: rows are named names[i]
+            object.__setattr__(self, "where", self.names)
+            object.__setattr__(self, "names", None)
+
+    def __call__(self, index: int) -> str:
+        if self.names is not None:
+            return str(self.names[self.offset + index])
+        return f"{self.where}[{self.offset + index}]"
+
+    def subset(self, indices: Sequence[int]) -> RowNames:
+        """The names of some rows, numbered from 0 in the order given."""
+        return RowNames([self(i) for i in indices])
 
 
 def build_request(
@@ -53,8 +84,11 @@ def build_request(
     prompt: str | Sequence[str | None] | None = None,
     examples: Sequence[Any] | None = None,
     label_descriptions: Mapping[str, str] | None = None,
+    missing: str = "raise",
+    names: RowNames | None = None,
 ) -> Request:
-    text_list = normalize_texts(texts)
+    names = names or RowNames()
+    text_list, skipped = normalize_texts(texts, missing=missing, names=names)
     n = len(text_list)
     shared, per_text, structures = normalize_labels(labels, n)
     prompts = normalize_prompt(prompt, n)
@@ -72,13 +106,20 @@ def build_request(
                 examples=example_lists[index],
             )
         )
-    return Request(rows=rows, shared_labels=shared, structures=structures)
+    return Request(rows=rows, shared_labels=shared, structures=structures, missing=skipped, names=names)
 
 
-def normalize_texts(texts: str | Iterable[str], where: str = "texts") -> list[str]:
-    """A list of strings (a single string is a list of one)."""
+def normalize_texts(
+    texts: str | Iterable[str], *, missing: str = "raise", names: RowNames | None = None
+) -> tuple[list[str], frozenset[int]]:
+    """The texts as a list of strings (a single string is a list of one), and the rows skipped as missing.
+
+    A skipped row holds "" in the list; it is never scored.
+    """
+    names = names or RowNames()
+    where = names.where
     if isinstance(texts, str):
-        return [texts]
+        return [texts], frozenset()
     if texts is None:
         raise TypeError(f"{where} must be a string or a sequence of strings, got None.")
     if getattr(texts, "ndim", 1) != 1:
@@ -86,18 +127,42 @@ def normalize_texts(texts: str | Iterable[str], where: str = "texts") -> list[st
     values = getattr(texts, "values", texts) if hasattr(texts, "index") else texts  # a pandas Series
     if isinstance(values, Mapping) or not isinstance(values, Iterable):
         raise TypeError(f"{where} must be a string or a sequence of strings, got {type(texts).__name__}.")
-    result = list(values)
-    for index, text in enumerate(result):
-        if not isinstance(text, str):
-            raise TypeError(f"{where}[{index}] is {type(text).__name__} ({text!r}); expected str.")
-    return result
+    return check_texts(list(values), missing=missing, names=names)
 
 
-def text_column(X: Any, where: str = "X") -> list[str]:
-    """The texts of a 1-D collection: list, ndarray of shape (n,) or (n, 1), Series or one-column DataFrame.
+def check_texts(
+    values: list[Any], *, missing: str = "raise", names: RowNames | None = None, hint: str = ""
+) -> tuple[list[str], frozenset[int]]:
+    """Every value a string, or missing (None, NaN, pandas NA) and skipped when ``missing="skip"``.
 
-    A bare string is refused (it is one text, not a collection of texts), and so is any non-string
-    item, with its row named; nothing is converted or dropped silently.
+    Anything else is an error naming its row. Missing texts are an error by default, naming the first
+    one and counting the others; ``hint`` says how the caller's API lets them through.
+    """
+    names = names or RowNames()
+    check_missing(missing)
+    absent = []
+    for index, value in enumerate(values):
+        if isinstance(value, str):
+            continue
+        if is_missing(value):
+            absent.append(index)
+        else:
+            raise TypeError(f"{names(index)} is {type(value).__name__} ({value!r}); expected str.")
+    if absent and missing == "raise":
+        others = f" (and {len(absent) - 1} more rows)" if len(absent) > 1 else ""
+        raise ValueError(
+            f"{names(absent[0])} is missing ({values[absent[0]]!r}){others}. "
+            f"{hint or SKIP_HINT}, or fill or drop them first."
+        )
+    for index in absent:
+        values[index] = ""
+    return values, frozenset(absent)
+
+
+def text_values(X: Any, where: str = "X") -> list[Any]:
+    """The items of a 1-D collection of texts: list, ndarray of shape (n,) or (n, 1), Series or one-column
+    DataFrame, unchecked (see :func:`check_texts`). A bare string is refused: it is one text, not a
+    collection of texts.
     """
     if X is None or isinstance(X, (str, bytes)):
         what = "None" if X is None else f"a single {type(X).__name__}"
@@ -114,14 +179,15 @@ def text_column(X: Any, where: str = "X") -> list[str]:
         X = X[:, 0]
     elif shape is not None and len(shape) != 1:
         raise ValueError(f"{where} must be one-dimensional (or one column), got an array of shape {shape}.")
-    values = list(X.to_numpy() if hasattr(X, "to_numpy") else X)
-    for index, text in enumerate(values):
-        if not isinstance(text, str):
-            raise TypeError(
-                f"{where}[{index}] is {text!r} ({type(text).__name__}); expected str. Fill or drop missing texts "
-                "first (e.g. Series.fillna('') or dropna())."
-            )
-    return values
+    return list(X.to_numpy() if hasattr(X, "to_numpy") else X)
+
+
+def text_column(X: Any, where: str = "X", *, missing: str = "raise") -> tuple[list[str], frozenset[int]]:
+    """The texts of a 1-D collection (see :func:`text_values`), checked by :func:`check_texts`: any item
+    that is neither a string nor missing is refused with its row named, and missing ones follow
+    ``missing``. Nothing is converted or dropped silently.
+    """
+    return check_texts(text_values(X, where), missing=missing, names=RowNames(where=where))
 
 
 def normalize_labels(labels: Any, n_texts: int):

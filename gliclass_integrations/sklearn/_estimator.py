@@ -16,9 +16,12 @@ from sklearn.utils.validation import check_is_fitted
 from ..core import (
     DEFAULT_MAX_LENGTH,
     DEFAULT_MODEL,
+    check_chunk_aggregation,
     check_descriptions,
     check_device,
     check_dtype,
+    check_long_texts,
+    check_missing,
     check_positive_int,
     check_prompt,
     check_threshold,
@@ -28,6 +31,7 @@ from ..core import (
     shared_logit_cache,
     shared_model,
     text_column,
+    text_values,
 )
 from ._sklearn_compat import Interval, InvalidParameterError, StrOptions, _fit_context, _get_output_config
 from ._targets import Target, indicator, multilabel_rows, read_target, single_label_values
@@ -92,6 +96,15 @@ class ZeroShotClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     cache : bool, default=True
         Reuse logits computed earlier in this process (for the same model, labels, prompt, examples,
         descriptions, max_length and text).
+    missing : {"raise", "skip"}, default="raise"
+        A missing text in ``X`` (None, NaN, pandas NA) is an error naming its row; "skip" gives its row
+        NaN scores (``predict``: None, or a row of NaN for multi-label) and keeps it out of few-shot
+        examples. Empty strings are texts, and are scored.
+    long_texts : {"truncate", "chunk"}, default="truncate"
+        A text longer than ``max_length`` beside its labels is shortened from its end, or with "chunk"
+        scored in overlapping windows whose logits are combined by ``chunk_aggregation``.
+    chunk_aggregation : {"max", "mean"}, default="max"
+        How the windows of a chunked text make one score per label.
 
     Attributes
     ----------
@@ -137,6 +150,9 @@ class ZeroShotClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         "max_length": "no_validation",
         "progress_bar": ["boolean"],
         "cache": ["boolean"],
+        "missing": "no_validation",
+        "long_texts": "no_validation",
+        "chunk_aggregation": "no_validation",
     }
 
     def __init__(
@@ -157,6 +173,9 @@ class ZeroShotClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         max_length: int = DEFAULT_MAX_LENGTH,
         progress_bar: bool = False,
         cache: bool = True,
+        missing: str = "raise",
+        long_texts: str = "truncate",
+        chunk_aggregation: str = "max",
     ) -> None:
         self.model = model
         self.revision = revision
@@ -173,6 +192,9 @@ class ZeroShotClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.max_length = max_length
         self.progress_bar = progress_bar
         self.cache = cache
+        self.missing = missing
+        self.long_texts = long_texts
+        self.chunk_aggregation = chunk_aggregation
 
     # -- fit ----------------------------------------------------------------------------------------
 
@@ -194,7 +216,7 @@ class ZeroShotClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self : ZeroShotClassifier
         """
         labels = self._check_settings()
-        texts = None if X is None else _texts(X)
+        texts = None if X is None else self._texts(X)[0]
         if texts is None and (y is not None or self.n_examples):
             raise ValueError("X is None; fit needs the texts that y labels (and that few-shot examples come from).")
         target = read_target(y, labels, self.multi_label, None if texts is None else len(texts))
@@ -226,6 +248,9 @@ class ZeroShotClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             check_device(self.device, f"{NAME}: device")
             check_prompt(self.prompt, f"{NAME}: prompt")
             check_descriptions(self.label_descriptions, labels, f"{NAME}: label_descriptions")
+            check_missing(self.missing, f"{NAME}: missing")
+            check_long_texts(self.long_texts, f"{NAME}: long_texts")
+            check_chunk_aggregation(self.chunk_aggregation, f"{NAME}: chunk_aggregation")
         except (TypeError, ValueError) as error:
             raise InvalidParameterError(str(error)) from None
         return labels
@@ -296,11 +321,19 @@ class ZeroShotClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         Returns
         -------
         ndarray of shape (n_samples,) of str, or (n_samples, n_classes) of int
+            With ``missing="skip"``, a skipped text's class is None, or its row of the indicator matrix
+            NaN (the matrix is then float).
         """
         scores = self.predict_proba(X)
+        skipped = np.isnan(scores).any(axis=1)  # missing texts, with missing="skip"
         if self.multi_label_:
-            return (scores >= self._thresholds()).astype(int)
-        return self.classes_[np.argmax(scores, axis=1)]
+            predicted = (scores >= self._thresholds()).astype(int)
+            return np.where(skipped[:, None], np.nan, predicted) if skipped.any() else predicted
+        predicted = self.classes_[np.argmax(np.nan_to_num(scores, nan=0.0), axis=1)]
+        if skipped.any():
+            predicted = predicted.astype(object)
+            predicted[skipped] = None
+        return predicted
 
     def transform(self, X: Any) -> np.ndarray:
         """The score matrix of :meth:`predict_proba`, as features for a downstream estimator.
@@ -404,18 +437,28 @@ class ZeroShotClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         labels = None if self.labels is None else flatten_labels(self.labels, where=f"{NAME}: labels")
         if labels != self._fitted_labels:
             raise ValueError("labels changed since fit; call fit again so classes_ match the new labels.")
-        texts = _texts(X)
+        texts = text_values(X)
+        if not texts:
+            raise ValueError("X is empty: there are no texts to classify.")
         model = shared_model(
             self.model, revision=self.revision, device=self.device, dtype=self.dtype, max_length=self.max_length
         )
         logits = model.logits(
             texts, list(self.model_labels_), prompt=self.prompt, examples=self.examples_ or None,
             label_descriptions=self.label_descriptions, batch_size=self.batch_size, progress_bar=self.progress_bar,
-            cache=shared_logit_cache() if self.cache else None,
+            cache=shared_logit_cache() if self.cache else None, missing=self.missing, long_texts=self.long_texts,
+            chunk_aggregation=self.chunk_aggregation, row_names="X",
         )
         column = {label: j for j, label in enumerate(self.model_labels_)}
         class_labels = getattr(self, "_class_labels", self.classes_)  # estimators pickled before integer codes
         return logits[:, [column[label] for label in class_labels]]
+
+    def _texts(self, X: Any) -> tuple[list[str], frozenset[int]]:
+        """The texts of ``X`` ("" where a missing one is skipped) and the skipped rows."""
+        texts, skipped = text_column(X, missing=self.missing)
+        if not texts:
+            raise ValueError("X is empty: there are no texts to classify.")
+        return texts, skipped
 
     def _thresholds(self) -> np.ndarray | float:
         threshold = self.threshold
@@ -450,8 +493,4 @@ def _is_series(X: Any) -> bool:
     return hasattr(X, "index") and hasattr(X, "iloc") and not hasattr(X, "columns")
 
 
-def _texts(X: Any) -> list[str]:
-    texts = text_column(X)
-    if not texts:
-        raise ValueError("X is empty: there are no texts to classify.")
-    return texts
+

@@ -19,7 +19,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clo
 from sklearn.model_selection import check_cv
 from sklearn.utils.validation import check_is_fitted
 
-from ..core import check_threshold, text_column
+from ..core import check_threshold, text_values
 from ._label_metrics import NAMES, LabelMetric, metric_curve, resolve_scoring
 from ._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context
 from ._targets import indicator, multilabel_rows
@@ -119,7 +119,7 @@ class MultiLabelThresholdTuner(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         -------
         self : MultiLabelThresholdTuner
         """
-        texts = text_column(X)
+        texts = text_values(X)
         metric = resolve_scoring(self.scoring)
         parameter = threshold_parameter(self.estimator)
         if self.cv == "prefit":
@@ -153,9 +153,10 @@ class MultiLabelThresholdTuner(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
 
     def _choose(self, truth: np.ndarray, scores: np.ndarray, classes: np.ndarray, metric: LabelMetric) -> None:
         chosen, best, rows = [], [], {"label": [], "threshold": [], "score": []}
+        scored = ~np.isnan(scores).any(axis=1)  # texts skipped as missing are left out of the search
         for j, label in enumerate(classes):
-            candidates = _candidates(scores[:, j], self.thresholds)
-            values = metric_curve(truth[:, j], scores[:, j], candidates, metric)
+            candidates = _candidates(scores[scored, j], self.thresholds)
+            values = metric_curve(truth[scored, j], scores[scored, j], candidates, metric)
             index = int(np.argmax(np.where(np.isnan(values), -np.inf, values)))  # the first (lowest) of ties
             chosen.append(float(candidates[index]))
             best.append(float(values[index]))
@@ -166,7 +167,7 @@ class MultiLabelThresholdTuner(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         self.best_scores_ = np.array(best)
         self.cv_results_ = {key: np.concatenate(parts) for key, parts in rows.items()}
         self.oof_scores_ = scores
-        _warn_about_degenerate_thresholds(truth, scores, self.thresholds_, classes)
+        _warn_about_degenerate_thresholds(truth[scored], scores[scored], self.thresholds_, classes)
 
     def predict(self, X: Any) -> np.ndarray:
         """Indicator matrix with each label's tuned threshold.

@@ -48,6 +48,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "dtype": "auto",
     "max_length": 1024,
     "scope": "doc",
+    "long_texts": "truncate",
+    "chunk_aggregation": "max",
     "scorer": {"@scorers": "gliclass.scorer.v1"},
 }
 
@@ -100,6 +102,8 @@ def make_gliclass(
     dtype: str | None,
     max_length: int,
     scope: str,
+    long_texts: str,
+    chunk_aggregation: str,
     scorer: Callable | None,
 ):
     """Create a ``gliclass`` component (a light shell: the model loads on first use)."""
@@ -108,7 +112,8 @@ def make_gliclass(
     return GLiClassComponent(
         nlp, name, model=model, revision=revision, labels=labels, multi_label=multi_label, threshold=threshold,
         prompt=prompt, label_descriptions=label_descriptions, examples=examples, batch_size=batch_size,
-        device=device, dtype=dtype, max_length=max_length, scope=scope, scorer=scorer,
+        device=device, dtype=dtype, max_length=max_length, scope=scope, long_texts=long_texts,
+        chunk_aggregation=chunk_aggregation, scorer=scorer,
     )
 
 

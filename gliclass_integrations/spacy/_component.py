@@ -19,10 +19,12 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_examples, validate_get_examples
 
 from ..core import (
+    check_chunk_aggregation,
     check_descriptions,
     check_device,
     check_dtype,
     check_examples,
+    check_long_texts,
     check_positive_int,
     check_prompt,
     check_threshold,
@@ -91,6 +93,11 @@ class GLiClassComponent(Pipe):
         Longest model input in tokens; longer texts are shortened, labels never.
     scope : {"doc", "sents"}
         "sents" scores each sentence (``span._.gliclass_cats``) and sets ``doc.cats`` from them.
+    long_texts : {"truncate", "chunk"}
+        A doc (or sentence) longer than ``max_length`` beside its labels is shortened from its end, or
+        with "chunk" scored in overlapping windows whose logits are combined by ``chunk_aggregation``.
+    chunk_aggregation : {"max", "mean"}
+        How the windows of a chunked text make one score per label.
     scorer : callable or None
         Scores ``doc.cats`` against reference examples (``nlp.evaluate``); by default
         ``gliclass.scorer.v1``, spaCy's ``Scorer.score_cats`` with this component's labels,
@@ -115,6 +122,8 @@ class GLiClassComponent(Pipe):
         dtype: str = "auto",
         max_length: int = 1024,
         scope: str = "doc",
+        long_texts: str = "truncate",
+        chunk_aggregation: str = "max",
         scorer: Callable | None = gliclass_score,
     ) -> None:
         self.name = name
@@ -127,6 +136,8 @@ class GLiClassComponent(Pipe):
         self.max_length = check_positive_int(max_length, _setting(name, "max_length"))
         self.device = check_device(device, _setting(name, "device"))
         self.dtype = check_dtype(dtype, _setting(name, "dtype"))
+        self.long_texts = check_long_texts(long_texts, _setting(name, "long_texts"))
+        self.chunk_aggregation = check_chunk_aggregation(chunk_aggregation, _setting(name, "chunk_aggregation"))
         self.scorer = scorer
         if scope not in SCOPES:
             raise ValueError(f"gliclass component {name!r}: 'scope' must be 'doc' or 'sents', got {scope!r}.")
@@ -206,9 +217,11 @@ class GLiClassComponent(Pipe):
         """Score docs in batches of ``batch_size`` docs (the model runs ``self.batch_size`` texts a pass)."""
         self._release_config_text()
         error_handler = self.get_error_handler()
+        position = 0  # of the batch's first doc in the stream, so that warnings name docs the caller can find
         for docs in util.minibatch(stream, size=batch_size):
+            first, position = position, position + len(docs)
             try:
-                scores = self.predict(docs, labels=labels, prompt=prompt)
+                scores = self._predict(docs, labels=labels, prompt=prompt, first_doc=first)
                 self.set_annotations(docs, scores, labels=labels)
                 yield from docs
             except Exception as error:
@@ -220,6 +233,9 @@ class GLiClassComponent(Pipe):
         A segment is the doc (scope "doc") or one of its sentences (scope "sents"). All segments of all
         docs go to the model together, in passes of ``batch_size`` texts.
         """
+        return self._predict(docs, labels=labels, prompt=prompt)
+
+    def _predict(self, docs: Sequence[Doc], *, labels: Any, prompt: str | None, first_doc: int = 0) -> list[Any]:
         label_names = self._call_labels(labels)
         segments = [self._segments(doc) for doc in docs]
         texts = [segment.text for doc_segments in segments for segment in doc_segments]
@@ -231,7 +247,8 @@ class GLiClassComponent(Pipe):
         scores = self.load_model().predict_proba(
             texts, list(label_names), multi_label=self.multi_label,
             prompt=prompt if prompt is not None else self.prompt, examples=self.examples or None,
-            label_descriptions=described or None, batch_size=self.batch_size,
+            label_descriptions=described or None, batch_size=self.batch_size, long_texts=self.long_texts,
+            chunk_aggregation=self.chunk_aggregation, row_names=self._segment_names(segments, first_doc),
         )
         result, start = [], 0
         for doc_segments in segments:
@@ -425,6 +442,16 @@ class GLiClassComponent(Pipe):
             self._require_labels()
             return self._labels
         return flatten_labels(labels, where=_setting(self.name, "labels (per call)"))
+
+    def _segment_names(self, segments: list[list[Doc | Span]], first_doc: int) -> list[str]:
+        """How warnings name each text: the doc's position in the stream (and the sentence's in the doc)."""
+        if self.scope == "doc":
+            return [f"doc {first_doc + d}" for d in range(len(segments))]
+        return [
+            f"doc {first_doc + d}, sentence {s}"
+            for d, doc_segments in enumerate(segments)
+            for s in range(len(doc_segments))
+        ]
 
     def _segments(self, doc: Doc) -> list[Doc | Span]:
         if self.scope == "doc" or len(doc) == 0:

@@ -188,7 +188,9 @@ def test_classes_come_from_y_when_no_labels_are_given(make):
     [
         ({"labels": LABELS}, ["a", "b"], ["sports", "cooking"], ValueError, r"y\[1\] has the label 'cooking'"),
         ({"labels": LABELS}, [], None, ValueError, "X is empty"),
-        ({"labels": LABELS}, ["a", None, "c"], None, TypeError, r"X\[1\] is None"),
+        ({"labels": LABELS}, ["a", None, "c"], None, ValueError, r"X\[1\] is missing \(None\). Pass missing='skip'"),
+        ({"labels": LABELS}, ["a", 3, "c"], None, TypeError, r"X\[1\] is int \(3\); expected str"),
+        ({"labels": LABELS, "missing": "drop"}, ["a"], None, ValueError, "missing must be one of 'raise', 'skip'"),
         ({"labels": LABELS}, "a single text", None, TypeError, "wrap a single text in a list"),
         ({"labels": LABELS}, pd.DataFrame({"a": ["x"], "b": ["y"]}), None, ValueError, "DataFrame with 2 columns"),
         ({}, ["a", "b"], [0, 1], ValueError, r"y holds integer class codes \(0, ...\) .* pass labels="),
