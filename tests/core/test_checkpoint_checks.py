@@ -1,0 +1,153 @@
+"""Checks made while a checkpoint loads: config field types and ranges."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from gliclass_integrations import GLiClass
+from gliclass_integrations.core._config import parse_config
+from gliclass_integrations.errors import CheckpointError, UnsupportedCheckpointError
+
+TEXTS = ["i love this product", "the election results were announced today"]
+LABELS = ["positive", "negative", "politics"]
+NOT_WEIGHTS = b"\x00" * 64  # any attempt to read these fails with "cannot read the weights"
+
+
+def read_config(path) -> dict:
+    return json.loads((path / "config.json").read_text())
+
+
+def write_config(path, config: dict) -> None:
+    (path / "config.json").write_text(json.dumps(config))
+
+
+@pytest.fixture
+def config_only(tiny_checkpoint, tmp_path):
+    """The tiny checkpoint's config.json and tokenizer, with unreadable weights: any check that passes
+    would end in "cannot read the weights", so an error about the config shows the weights were never read."""
+    target = tmp_path / "config-only"
+    target.mkdir()
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        shutil.copyfile(tiny_checkpoint / name, target / name)
+    (target / "model.safetensors").write_bytes(NOT_WEIGHTS)
+    return target
+
+
+@pytest.fixture
+def checkpoint_copy(tiny_checkpoint, tmp_path):
+    return shutil.copytree(tiny_checkpoint, tmp_path / "checkpoint")
+
+
+# -- 1. config fields: types and ranges --------------------------------------------------------------
+
+# (field, bad value, what the message says the field must do). The tiny config has vocab_size 176, two encoder
+# layers (three hidden states) and token ids 173-175.
+BAD_FIELDS = [
+    ("hidden_size", "big", "be a positive integer"),
+    ("hidden_size", 0, "be a positive integer"),
+    ("hidden_size", True, "be a positive integer"),
+    ("hidden_size", 32.0, "be a positive integer"),
+    ("vocab_size", -5, "be a positive integer"),
+    ("scorer_num_heads", 0, "be a positive integer"),
+    ("scorer_mlp_hidden_size", "1024", "be a positive integer"),
+    ("class_token_index", "173", "be a token id (an integer >= 0, or -1 for the default)"),
+    ("text_token_index", -2, "be a token id (an integer >= 0, or -1 for the default)"),
+    ("example_token_index", 1.5, "be a token id (an integer >= 0, or -1 for the default)"),
+    ("class_token_index", False, "be a token id (an integer >= 0, or -1 for the default)"),
+    ("class_token_index", 176, "be below vocab_size 176 (the rows of the embedding table)"),
+    ("text_token_index", 10**6, "be below vocab_size 176 (the rows of the embedding table)"),
+    ("encoder_layer_id", 3, "index the encoder's 3 hidden states (the embeddings and 2 layers), from -3 to 2"),
+    ("encoder_layer_id", -4, "index the encoder's 3 hidden states (the embeddings and 2 layers), from -3 to 2"),
+    ("encoder_layer_id", "last", "be an integer"),
+    ("encoder_layer_id", True, "be an integer"),
+    ("embed_class_token", "false", "be true or false"),
+    ("extract_text_features", 0, "be true or false"),
+    ("prompt_first", "true", "be true or false"),
+    ("normalize_features", 1, "be true or false"),
+    ("use_lstm", "yes", "be true or false"),
+    ("squeeze_layers", [], "be true or false"),
+    ("use_segment_embeddings", 1.0, "be true or false"),
+    ("use_calibrator", "false", "be true or false"),
+    ("projector_hidden_act", 3, "be a string"),
+    ("pooling_strategy", ["pass"], "be a string"),
+    ("class_token_pooling", 1, "be a string"),
+    ("scorer_type", {"name": "simple"}, "be a string"),
+    ("architecture_type", 1, "be a string"),
+    ("encoder_model_name", 5, "be a string"),
+    ("encoder_config.model_type", 5, "be a string"),
+    ("encoder_config.hidden_size", "32", "be a positive integer"),
+    ("encoder_config.d_model", 0, "be a positive integer"),
+    ("encoder_config.vocab_size", -1, "be a positive integer"),
+    ("encoder_config.num_hidden_layers", 0, "be a positive integer"),
+    ("encoder_config.num_layers", 2.5, "be a positive integer"),
+    ("encoder_config.num_attention_heads", True, "be a positive integer"),
+    ("encoder_config.num_heads", "4", "be a positive integer"),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "expected"), BAD_FIELDS, ids=lambda item: repr(item)[:40])
+def test_a_bad_config_field_is_named_before_the_weights_are_read(config_only, field, value, expected):
+    config = read_config(config_only)
+    if field.startswith("encoder_config."):
+        config["encoder_config"][field.removeprefix("encoder_config.")] = value
+    else:
+        config[field] = value
+    write_config(config_only, config)
+    with pytest.raises(CheckpointError) as raised:
+        GLiClass.from_pretrained(config_only, device="cpu")
+    message = str(raised.value)
+    assert message.startswith(f"{config_only}/config.json: '{field}' must {expected}, got {value!r}")
+    assert "weights" not in message
+
+
+def test_a_token_index_left_at_its_default_must_still_fit_the_embedding_table(config_only):
+    config = read_config(config_only)
+    del config["class_token_index"]
+    write_config(config_only, config)
+    with pytest.raises(CheckpointError) as raised:
+        GLiClass.from_pretrained(config_only, device="cpu")
+    assert str(raised.value) == (
+        f"{config_only}/config.json: 'class_token_index' must be below vocab_size 176 (the rows of the embedding "
+        "table), got 176 (its default: the field is not set)."
+    )
+
+
+def test_an_unknown_activation_is_refused_by_name(config_only):
+    write_config(config_only, {**read_config(config_only), "projector_hidden_act": "wiggle"})
+    with pytest.raises(UnsupportedCheckpointError, match=r"config\.json: projector_hidden_act 'wiggle' is not an"):
+        GLiClass.from_pretrained(config_only, device="cpu")
+
+
+def test_an_example_token_past_the_embedding_table_is_refused_when_the_tokenizer_has_it(checkpoint_copy):
+    config = read_config(checkpoint_copy)
+    assert config["example_token_index"] == config["vocab_size"] - 1
+    write_config(checkpoint_copy, {**config, "vocab_size": config["example_token_index"]})
+    with pytest.raises(CheckpointError) as raised:
+        GLiClass.from_pretrained(checkpoint_copy, device="cpu")
+    assert str(raised.value) == (
+        f"{checkpoint_copy}/config.json: 'example_token_index' must be below vocab_size 175 (the rows of the "
+        "embedding table), got 175."
+    )
+
+
+def test_valid_edge_values_are_accepted(tiny_checkpoint):
+    config = read_config(tiny_checkpoint)
+    for layer in (-3, -1, 0, 2):
+        assert parse_config({**config, "encoder_layer_id": layer}).encoder_layer_id == layer
+    # Checkpoints saved before few-shot examples: no <<EXAMPLE>> token, and an id just past the table.
+    assert parse_config({**config, "example_token_index": 176}).example_token_index == 176
+    assert parse_config({**config, "example_token_index": -1}).example_token_index == 176 + 2
+    # null means "not set", as before: the defaults apply.
+    parsed = parse_config({**config, "hidden_size": None, "prompt_first": None, "class_token_pooling": None})
+    assert (parsed.hidden_size, parsed.prompt_first, parsed.class_token_pooling) == (32, False, "first")
+
+
+def test_a_layer_count_left_out_of_encoder_config_is_transformers_default():
+    config = {"vocab_size": 10, "class_token_index": 7, "text_token_index": 8, "example_token_index": 9,
+              "encoder_config": {"model_type": "bert", "hidden_size": 32}}  # BERT's default: 12 layers
+    assert parse_config({**config, "encoder_layer_id": -13}).encoder_layer_id == -13
+    with pytest.raises(CheckpointError, match="13 hidden states"):
+        parse_config({**config, "encoder_layer_id": 13})
