@@ -29,6 +29,21 @@ SIZE_FIELDS = ("scorer_num_heads", "scorer_mlp_hidden_size")
 ENCODER_SIZE_FIELDS = ("hidden_size", "d_model", "vocab_size", "num_hidden_layers", "num_layers",
                        "num_attention_heads", "num_heads")
 
+# Decoder-only language models are refused as backbones. transformers' AutoModel runs them causally
+# (each token sees only the tokens before it), while the reference runs the Llama, Mistral, Gemma and
+# Qwen2 families bidirectionally through LLM2Vec (inference spec §5.1), which this package does not do.
+# Detection: a model_type is decoder-only if it is listed below, or if transformers registers a causal-LM
+# head for it but neither a masked-LM nor a sequence-to-sequence one, which is how it registers
+# decoder-only LMs (so new ones are caught without updating the list); the few bidirectional encoders
+# registered with a causal-LM head only are exempted. The config's own `is_decoder` is no signal: it is
+# false in decoder-only LM configs too. Erring towards refusal is deliberate: a refused encoder gives a
+# clear error, a decoder run as an encoder gives different scores silently.
+DECODER_ONLY_MODEL_TYPES = frozenset({
+    "llama", "mistral", "mixtral", "ministral", "gemma", "gemma2", "gemma3", "gemma3_text", "qwen2", "qwen2_moe",
+    "qwen3", "qwen3_moe", "phi", "phi3", "gpt2", "gpt_neox", "gptj", "gpt_neo", "falcon", "opt", "bloom", "olmo",
+    "olmo2", "starcoder2", "stablelm", "cohere", "smollm3", "modernbert-decoder",
+})
+BIDIRECTIONAL_WITH_CAUSAL_HEAD_ONLY = frozenset({"bert-generation", "xlnet"})
 
 
 @dataclass(frozen=True)
@@ -159,6 +174,7 @@ def _encoder_config(raw: dict[str, Any], source: str) -> dict[str, Any]:
     encoder_config.setdefault("model_type", "deberta-v2")
     if not isinstance(encoder_config["model_type"], str):
         raise _Fields(encoder_config, source, "encoder_config.").invalid("model_type", "a string")
+    _refuse_decoder_only(encoder_config["model_type"], source)
     return encoder_config
 
 
@@ -197,6 +213,33 @@ def _token_indexes(fields: _Fields, vocab_size: int) -> dict[str, int]:
 
 def _is_integer(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_decoder_only(model_type: str) -> bool:
+    """Whether transformers' ``model_type`` is a decoder-only language model (see DECODER_ONLY_MODEL_TYPES)."""
+    if model_type in DECODER_ONLY_MODEL_TYPES:
+        return True
+    if model_type in BIDIRECTIONAL_WITH_CAUSAL_HEAD_ONLY:
+        return False
+    from transformers.models.auto import modeling_auto as heads
+
+    encoder_heads = (
+        heads.MODEL_FOR_MASKED_LM_MAPPING_NAMES, heads.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES,
+        heads.MODEL_FOR_SPEECH_SEQ_2_SEQ_MAPPING_NAMES,
+    )
+    return model_type in heads.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and not any(
+        model_type in mapping for mapping in encoder_heads
+    )
+
+
+def _refuse_decoder_only(model_type: str, source: str) -> None:
+    if is_decoder_only(model_type):
+        raise UnsupportedCheckpointError(
+            f"{source}: encoder model_type {model_type!r} is a decoder-only language model, which would run "
+            "causally here (each token sees only the tokens before it). The reference gliclass runs the Llama, "
+            "Mistral, Gemma and Qwen2 families with bidirectional attention through LLM2Vec, which this package "
+            "does not do, so decoder-only backbones are refused."
+        )
 
 
 def check_example_token(config: GLiClassConfig, source: str) -> None:

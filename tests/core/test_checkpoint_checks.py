@@ -1,4 +1,4 @@
-"""Checks made while a checkpoint loads: config field types and ranges."""
+"""Checks made while a checkpoint loads: config field types and ranges, decoder-only backbones refused."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from gliclass_integrations import GLiClass
-from gliclass_integrations.core._config import parse_config
+from gliclass_integrations.core._config import is_decoder_only, parse_config
 from gliclass_integrations.errors import CheckpointError, UnsupportedCheckpointError
 
 TEXTS = ["i love this product", "the election results were announced today"]
@@ -151,3 +151,37 @@ def test_a_layer_count_left_out_of_encoder_config_is_transformers_default():
     assert parse_config({**config, "encoder_layer_id": -13}).encoder_layer_id == -13
     with pytest.raises(CheckpointError, match="13 hidden states"):
         parse_config({**config, "encoder_layer_id": 13})
+
+
+# -- 3. decoder-only backbones -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model_type", ["qwen2", "llama", "granite"])  # granite: caught by transformers' heads
+def test_decoder_only_backbones_are_refused_before_the_weights_are_read(config_only, model_type):
+    config = read_config(config_only)
+    config["encoder_config"] = {
+        "model_type": model_type, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+        "num_key_value_heads": 2, "intermediate_size": 64, "vocab_size": config["vocab_size"], "is_decoder": False,
+    }
+    write_config(config_only, config)
+    with pytest.raises(UnsupportedCheckpointError) as raised:
+        GLiClass.from_pretrained(config_only, device="cpu")
+    message = str(raised.value)
+    assert message.startswith(
+        f"{config_only}/config.json: encoder model_type {model_type!r} is a decoder-only language model, which "
+        "would run causally here"
+    )
+    assert "with bidirectional attention through LLM2Vec" in message and "decoder-only backbones are refused" in message
+
+
+@pytest.mark.parametrize(
+    ("model_type", "decoder_only"),
+    [
+        ("deberta-v2", False), ("modernbert", False), ("bert", False), ("xlm-roberta", False), ("t5", False),
+        ("mt5", False), ("umt5", False), ("electra", False), ("xlnet", False), ("bert-generation", False),
+        ("not-a-model", False), ("qwen2", True), ("qwen3", True), ("mistral", True), ("gemma2", True),
+        ("phi", True), ("gpt2", True), ("modernbert-decoder", True), ("olmo3", True),
+    ],
+)
+def test_the_decoder_only_rule(model_type, decoder_only):
+    assert is_decoder_only(model_type) is decoder_only
