@@ -1,4 +1,5 @@
-"""Checks made while a checkpoint loads: config field types and ranges, decoder-only backbones refused."""
+"""Checks made while a checkpoint loads: config field types and ranges, finite weights, decoder-only
+backbones refused."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import json
 import shutil
 
 import pytest
+import torch
+from safetensors.torch import load_file, save_file
 
 from gliclass_integrations import GLiClass
 from gliclass_integrations.core._config import is_decoder_only, parse_config
@@ -151,6 +154,45 @@ def test_a_layer_count_left_out_of_encoder_config_is_transformers_default():
     assert parse_config({**config, "encoder_layer_id": -13}).encoder_layer_id == -13
     with pytest.raises(CheckpointError, match="13 hidden states"):
         parse_config({**config, "encoder_layer_id": 13})
+
+
+# -- 2. weights must be finite ---------------------------------------------------------------------
+
+HEAD_WEIGHT = "model.classes_projector.linear_1.weight"
+ENCODER_WEIGHT = "model.encoder_model.encoder.layer.0.attention.self.query_proj.weight"
+
+
+def spoil(path, name: str, values: list[float], dtype: torch.dtype | None = None) -> None:
+    state = load_file(path / "model.safetensors")
+    tensor = state[name].clone().to(dtype or state[name].dtype)
+    tensor.view(-1)[: len(values)] = torch.tensor(values)
+    state[name] = tensor
+    save_file(state, path / "model.safetensors")
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "dtype", "counts"),
+    [
+        (HEAD_WEIGHT, [float("nan")] * 3, None, "3 NaN values"),
+        (HEAD_WEIGHT, [float("inf")], None, "1 infinite values"),
+        (ENCODER_WEIGHT, [float("nan")] * 3, None, "3 NaN values"),
+        (ENCODER_WEIGHT, [float("-inf"), 1.0, float("nan"), float("inf")], None, "1 NaN and 2 infinite values"),
+        (ENCODER_WEIGHT, [float("inf")] * 2, torch.bfloat16, "2 infinite values"),
+        (HEAD_WEIGHT, [float("nan")], torch.float8_e4m3fn, "1 NaN values"),
+    ],
+)
+def test_weights_with_nan_or_infinity_are_refused_by_tensor(checkpoint_copy, name, values, dtype, counts):
+    spoil(checkpoint_copy, name, values, dtype)
+    with pytest.raises(CheckpointError) as raised:
+        GLiClass.from_pretrained(checkpoint_copy, device="cpu")
+    assert str(raised.value).startswith(f"{checkpoint_copy}: model.safetensors: {name} holds {counts};")
+
+
+def test_the_first_bad_tensor_by_name_is_named(checkpoint_copy):
+    spoil(checkpoint_copy, HEAD_WEIGHT, [float("nan")])
+    spoil(checkpoint_copy, ENCODER_WEIGHT, [float("nan")])  # "model.classes..." sorts before "model.encoder..."
+    with pytest.raises(CheckpointError, match=f"model.safetensors: {HEAD_WEIGHT} holds 1 NaN values"):
+        GLiClass.from_pretrained(checkpoint_copy, device="cpu")
 
 
 # -- 3. decoder-only backbones -----------------------------------------------------------------------
