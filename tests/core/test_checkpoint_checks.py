@@ -1,14 +1,16 @@
 """Checks made while a checkpoint loads: config field types and ranges, finite weights, decoder-only
-backbones refused."""
+backbones refused, and T5 checkpoints that store their embedding only as encoder.embed_tokens."""
 
 from __future__ import annotations
 
 import json
 import shutil
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
+from tolerances import FLOAT64
 
 from gliclass_integrations import GLiClass
 from gliclass_integrations.core._config import is_decoder_only, parse_config
@@ -227,3 +229,40 @@ def test_decoder_only_backbones_are_refused_before_the_weights_are_read(config_o
 )
 def test_the_decoder_only_rule(model_type, decoder_only):
     assert is_decoder_only(model_type) is decoder_only
+
+
+# -- 4. T5 with the embedding stored only as encoder.embed_tokens -----------------------------------
+
+
+@pytest.fixture
+def t5_checkpoint(make_checkpoint, tmp_path):
+    return shutil.copytree(make_checkpoint("t5", "simple-first"), tmp_path / "t5")
+
+
+SHARED = "model.encoder_model.shared.weight"
+EMBED_TOKENS = "model.encoder_model.encoder.embed_tokens.weight"
+
+
+def rename_weight(path, name: str, new_name: str | None) -> None:
+    """Store weight ``name`` as ``new_name`` instead (None: drop it)."""
+    state = load_file(path / "model.safetensors")
+    tensor = state.pop(name)
+    if new_name is not None:
+        state[new_name] = tensor
+    save_file(state, path / "model.safetensors")
+
+
+def test_t5_fills_shared_from_encoder_embed_tokens(make_checkpoint, t5_checkpoint):
+    original = make_checkpoint("t5", "simple-first")
+    assert EMBED_TOKENS not in load_file(original / "model.safetensors")  # tied, so saved once, as shared
+    rename_weight(t5_checkpoint, SHARED, EMBED_TOKENS)
+    ours = GLiClass.from_pretrained(t5_checkpoint, device="cpu", dtype="float64")
+    expected = GLiClass.from_pretrained(original, device="cpu", dtype="float64")
+    assert ours.network.encoder_model.encoder.embed_tokens is ours.network.encoder_model.shared
+    np.testing.assert_allclose(ours.logits(TEXTS, LABELS), expected.logits(TEXTS, LABELS), rtol=0, atol=FLOAT64)
+
+
+def test_t5_without_any_embedding_names_shared_as_missing(t5_checkpoint):
+    rename_weight(t5_checkpoint, SHARED, None)
+    with pytest.raises(CheckpointError, match=r"encoder weights do not match its config \(missing: shared\.weight\)"):
+        GLiClass.from_pretrained(t5_checkpoint, device="cpu")
