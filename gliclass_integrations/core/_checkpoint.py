@@ -196,7 +196,7 @@ def check_finite(tensors: dict[str, Any], where: str) -> None:
 def _non_finite_counts(tensor) -> str:
     nan, infinite = int(tensor.isnan().sum()), int(tensor.isinf().sum())
     counts = [f"{nan} NaN" if nan else "", f"{infinite} infinite" if infinite else ""]
-    return " and ".join(filter(None, counts)) + " values"
+    return " and ".join(filter(None, counts)) + (" value" if nan + infinite == 1 else " values")
 
 
 # -- copies of a checkpoint (a spaCy pipeline saves the model it uses beside its own data) --------------

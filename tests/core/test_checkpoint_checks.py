@@ -176,11 +176,11 @@ def spoil(path, name: str, values: list[float], dtype: torch.dtype | None = None
     ("name", "values", "dtype", "counts"),
     [
         (HEAD_WEIGHT, [float("nan")] * 3, None, "3 NaN values"),
-        (HEAD_WEIGHT, [float("inf")], None, "1 infinite values"),
+        (HEAD_WEIGHT, [float("inf")], None, "1 infinite value"),
         (ENCODER_WEIGHT, [float("nan")] * 3, None, "3 NaN values"),
         (ENCODER_WEIGHT, [float("-inf"), 1.0, float("nan"), float("inf")], None, "1 NaN and 2 infinite values"),
         (ENCODER_WEIGHT, [float("inf")] * 2, torch.bfloat16, "2 infinite values"),
-        (HEAD_WEIGHT, [float("nan")], torch.float8_e4m3fn, "1 NaN values"),
+        (HEAD_WEIGHT, [float("nan")], torch.float8_e4m3fn, "1 NaN value"),
     ],
 )
 def test_weights_with_nan_or_infinity_are_refused_by_tensor(checkpoint_copy, name, values, dtype, counts):
@@ -193,7 +193,7 @@ def test_weights_with_nan_or_infinity_are_refused_by_tensor(checkpoint_copy, nam
 def test_the_first_bad_tensor_by_name_is_named(checkpoint_copy):
     spoil(checkpoint_copy, HEAD_WEIGHT, [float("nan")])
     spoil(checkpoint_copy, ENCODER_WEIGHT, [float("nan")])  # "model.classes..." sorts before "model.encoder..."
-    with pytest.raises(CheckpointError, match=f"model.safetensors: {HEAD_WEIGHT} holds 1 NaN values"):
+    with pytest.raises(CheckpointError, match=f"model.safetensors: {HEAD_WEIGHT} holds 1 NaN value;"):
         GLiClass.from_pretrained(checkpoint_copy, device="cpu")
 
 
