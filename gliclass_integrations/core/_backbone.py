@@ -62,6 +62,8 @@ def load_backbone_weights(backbone: torch.nn.Module, state: dict[str, torch.Tens
     # Checkpoints may carry absolute position tables that a relative-position backbone does not have;
     # the reference ignores them too.
     unexpected_ok = {key for key in state if "position_embeddings" in key}
+    if _is_t5(backbone):
+        state = _with_shared_embedding(state)
     try:
         missing, unexpected = backbone.load_state_dict(state, strict=False)
     except RuntimeError as error:
@@ -79,6 +81,17 @@ def load_backbone_weights(backbone: torch.nn.Module, state: dict[str, torch.Tens
         if unexpected:
             details.append(f"unexpected: {', '.join(sorted(unexpected)[:8])}")
         raise CheckpointError(f"{source}: the encoder weights do not match its config ({'; '.join(details)}).")
+
+
+def _with_shared_embedding(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """T5 weights with ``shared.weight`` filled from ``encoder.embed_tokens.weight`` when only that is stored.
+
+    T5 encoders embed with ``shared``, and some checkpoints hold the table only under the encoder's own
+    name. When both are stored, ``shared`` wins, as in the reference.
+    """
+    if "shared.weight" in state or "encoder.embed_tokens.weight" not in state:
+        return state
+    return {**state, "shared.weight": state["encoder.embed_tokens.weight"]}
 
 
 def _is_t5(backbone: torch.nn.Module) -> bool:

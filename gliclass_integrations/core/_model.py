@@ -17,7 +17,7 @@ from ..errors import CheckpointError, TextsShortenedWarning
 from ._assembly import EncodedRow, InputAssembler
 from ._cache import LogitCache, row_key
 from ._checkpoint import read_json, read_weights, resolve_checkpoint
-from ._config import GLiClassConfig, parse_config
+from ._config import GLiClassConfig, check_example_token, parse_config
 from ._options import (
     check_chunk_aggregation,
     check_device,
@@ -192,7 +192,7 @@ class GLiClass:
         )
         from ._backbone import build_backbone, keep_float32_parts, load_backbone_weights, position_limit
         from ._network import GLiClassNetwork
-        from ._tokenizer import StructuralTokenizer
+        from ._tokenizer import EXAMPLE, StructuralTokenizer
 
         check_positive_int(max_length, "max_length")
         check_attn_implementation(attn_implementation)
@@ -207,7 +207,8 @@ class GLiClass:
             name_or_path, revision=revision, local_files_only=local_files_only, cache_dir=cache_dir,
             allow_pickle=allow_pickle,
         )
-        config = parse_config(read_json(files.config, source), source=f"{source}/config.json")
+        config_source = f"{source}/config.json"
+        config = parse_config(read_json(files.config, source), source=config_source)
         try:
             with _quiet_transformers():  # it warns that config.json's model_type is not one of its own
                 hf_tokenizer = AutoTokenizer.from_pretrained(str(files.directory), trust_remote_code=False)
@@ -217,6 +218,8 @@ class GLiClass:
             hf_tokenizer, label_id=config.class_token_index, sep_id=config.text_token_index,
             example_id=config.example_token_index,
         )
+        if EXAMPLE in tokenizer.ids:
+            check_example_token(config, config_source)
 
         backbone_attention = transformers_attn_implementation(
             attn_implementation, config.encoder_type, torch_device, torch_dtype
