@@ -112,7 +112,9 @@ def test_progress_bar_on_request(reviews_csv, tiny_checkpoint, tmp_path, capsys)
     ("content", "arguments", "message"),
     [
         ("id,text\n1,hello\n", ["--text-column", "body"], "no column 'body' (columns: id, text)"),
-        ('{"text": "ok"}\n{"text": 42}\n', [], "line 2: 'text' is int (42), expected text"),
+        ('{"text": "ok"}\n{"text": 42}\n', [], "line 2, 'text' is int (42); expected str"),
+        ('{"text": "ok"}\n{"text": null}\n', [], "line 2, 'text' is missing (None). Pass --missing skip"),
+        ("id,text\n1,hello\n", ["-o", "scores.xlsx"], "cannot tell the output format from '.xlsx'"),
         ('{"text": "ok"}\nnot json\n', [], "line 2: not valid JSON"),
         ("id,text\n1,hello\n", ["--threshold", "1.5"], "--threshold must be a number from 0 to 1"),
         ("id,positive,text\n1,2,hello\n", [], "input column(s) 'positive' would be overwritten"),

@@ -50,6 +50,9 @@ VALUES = {
         ({"cooking": "food"}, False), ({"sports": ""}, False), ({"sports": 3}, False), (["sports"], False),
         ({3: "x"}, False),
     ],
+    "missing": [("raise", True), ("skip", True), ("drop", False), (None, False)],
+    "long_texts": [("truncate", True), ("chunk", True), ("split", False), (None, False)],
+    "chunk_aggregation": [("max", True), ("mean", True), ("median", False), (None, False)],
     "labels": [
         (["sports", "politics"], True), (("sports", "tech"), True), (np.array(["sports", "tech"]), True),
         (pd.Index(["sports", "tech"]), True), (pd.Series(["sports", "tech"]), True),
@@ -70,10 +73,10 @@ def through_core(checkpoint, setting, value):
     model = GLiClass.from_pretrained(checkpoint)
     if setting == "threshold":
         model.classify(["a text"], LABELS, threshold=value)
-    elif setting == "label_descriptions":
-        model.predict_proba(["a text"], LABELS, label_descriptions=value)
-    else:
+    elif setting == "labels":
         model.predict_proba(["a text"], value)
+    else:
+        model.predict_proba(["a text"], LABELS, **{setting: value})
 
 
 def through_sklearn(checkpoint, setting, value):
@@ -108,8 +111,9 @@ def through_cli(checkpoint, setting, value, tmp_path):
 
 
 def in_a_spacy_config(setting, value) -> bool:
-    """Config values are JSON: no NumPy or pandas objects, sets or tuples (and NaN is not equal to itself)."""
-    if isinstance(value, (np.generic, np.ndarray, pd.Index, pd.Series, set, tuple)):
+    """Config values are JSON: no NumPy or pandas objects, sets or tuples (and NaN is not equal to itself).
+    A doc always has its text, so the component has no ``missing`` setting."""
+    if setting == "missing" or isinstance(value, (np.generic, np.ndarray, pd.Index, pd.Series, set, tuple)):
         return False
     try:
         return json.loads(json.dumps(value)) == value
@@ -125,7 +129,8 @@ def on_a_command_line(setting, value) -> bool:
         return isinstance(value, list) and all(isinstance(label, str) and "," not in label for label in value)
     if isinstance(value, (bool, np.generic)):
         return False
-    return isinstance(value, str if setting in ("dtype", "device") else (int, float))
+    text_settings = ("dtype", "device", "missing", "long_texts", "chunk_aggregation")
+    return isinstance(value, str if setting in text_settings else (int, float))
 
 
 FRONT_DOORS = {"core": through_core, "sklearn": through_sklearn, "spacy": through_spacy, "cli": through_cli}

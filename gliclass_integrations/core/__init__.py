@@ -11,9 +11,12 @@ from ._examples import select_examples
 from ._labels import flatten_labels
 from ._model import DEFAULT_MAX_LENGTH, GLiClass
 from ._options import (
+    CHUNK_AGGREGATIONS,
     DEFAULT_MODEL,
     DTYPE_ALIASES,
     DTYPE_NAMES,
+    LONG_TEXT_POLICIES,
+    MISSING_POLICIES,
     check_chunk_aggregation,
     check_descriptions,
     check_device,
@@ -25,17 +28,21 @@ from ._options import (
     check_threshold,
 )
 from ._registry import clear_model_cache, shared_model
-from ._requests import check_examples, check_texts, text_column, text_values
+from ._requests import RowNames, check_examples, check_texts, text_column, text_values
 from ._scores import predictions, probabilities
 
 __all__ = [
+    "CHUNK_AGGREGATIONS",
     "DEFAULT_MAX_LENGTH",
     "DEFAULT_MODEL",
     "DTYPE_ALIASES",
     "DTYPE_NAMES",
+    "LONG_TEXT_POLICIES",
+    "MISSING_POLICIES",
     "GLiClass",
     "GLiClassConfig",
     "LogitCache",
+    "RowNames",
     "check_chunk_aggregation",
     "check_descriptions",
     "check_device",

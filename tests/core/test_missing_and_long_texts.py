@@ -156,3 +156,17 @@ def test_windows_cover_the_text_once_aligned_to_its_end():
             windows = text_windows(n, size)
             covered = set().union(*(range(a, b) for a, b in windows))
             assert covered == set(range(n)) and windows[-1][1] == n and windows[0][0] == 0
+
+
+def test_a_stream_reports_shortened_texts_once_by_their_place_in_the_stream(load_model):
+    from gliclass_integrations.errors import TextsShortenedWarning
+
+    model = load_model("bert", "multilang", max_length=64)
+    texts = ["short"] * 5 + [long_text(200)] + ["short"] * 3 + [long_text(150, seed=1)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rows = list(model.iter_logits(iter(texts), LABELS, chunk_size=2))
+    assert len(rows) == 10
+    (warning,) = [w for w in caught if issubclass(w.category, TextsShortenedWarning)]
+    assert "2 of 10 texts were shortened from the end (texts[5] lost" in str(warning.message)
+    assert (warning.message.shortened, warning.message.total) == (2, 10) and warning.filename == __file__

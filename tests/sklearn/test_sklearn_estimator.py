@@ -395,3 +395,35 @@ def test_batches_follow_the_core_token_budget_unless_batch_size_is_given(make, e
     encoded.clear()
     make(labels=LABELS, cache=False, batch_size=8).fit(texts).predict_proba(texts)
     assert max(encoded) == 8 and len(encoded) == 15
+
+
+def test_missing_texts_raise_by_default_or_get_nan_scores(make, core_model):
+    texts = pd.Series(["the match", None, "the senate votes", np.nan], index=[10, 11, 12, 13])
+    with pytest.raises(ValueError, match=r"X\[1\] is missing \((None|nan)\) \(and 1 more rows\)"):
+        make(labels=LABELS).fit(["a"]).predict_proba(texts)
+    single = make(labels=LABELS, missing="skip").fit(["a"])
+    proba = single.predict_proba(texts)
+    assert np.isnan(proba[[1, 3]]).all() and not np.isnan(proba[[0, 2]]).any()
+    expected = core_model.predict_proba(["the match", "the senate votes"], LABELS, multi_label=False)[:, [1, 0, 2]]
+    np.testing.assert_allclose(proba[[0, 2]], expected, atol=FLOAT32)
+    best = [single.classes_[i] for i in expected.argmax(axis=1)]
+    assert single.predict(texts).tolist() == [best[0], None, best[1], None]
+    multi = make(labels=LABELS, multi_label=True, missing="skip").fit(["a"]).predict(texts)
+    assert multi.dtype == float and np.isnan(multi[1]).all() and set(np.unique(multi[[0, 2]])) <= {0.0, 1.0}
+
+
+def test_missing_texts_never_become_few_shot_examples(make):
+    texts = ["goal", None, "vote", "chip", None, "match"]
+    y = ["sports", "sports", "politics", "tech", "tech", "sports"]
+    clf = make(labels=LABELS, n_examples=4, random_state=0, missing="skip").fit(texts, y)
+    assert {example["text"] for example in clf.examples_} == {"goal", "vote", "chip", "match"}
+
+
+def test_long_texts_can_be_scored_in_windows(make, core_model):
+    long_text = "the match went to extra time and penalties " * 200
+    clf = make(labels=LABELS, long_texts="chunk", chunk_aggregation="mean").fit(["a"])
+    chunked = clf.decision_function([long_text])
+    expected = core_model.logits([long_text], LABELS, long_texts="chunk", chunk_aggregation="mean")[:, [1, 0, 2]]
+    np.testing.assert_allclose(chunked, expected, atol=FLOAT32_LOGITS)
+    with pytest.warns(UserWarning, match=r"X\[0\] lost"):
+        make(labels=LABELS).fit(["a"]).predict_proba([long_text])

@@ -427,3 +427,14 @@ def test_the_scorer_is_registered_and_replaceable(tiny_checkpoint):
     custom = make_nlp(tiny_checkpoint, threshold=0.3, scorer={"@scorers": "test.recording_scorer.v1"})
     assert custom.get_pipe("gliclass").score(gold_examples(custom)) == {"recorded": 1.0}
     assert calls == [{"labels": tuple(LABELS), "multi_label": True, "threshold": 0.3}]
+
+
+def test_long_docs_are_chunked_or_named_by_their_place_in_the_stream(tiny_checkpoint, tiny_model):
+    long_text = "our team won the match last night after a long game " * 150
+    chunked = make_nlp(tiny_checkpoint, long_texts="chunk")
+    expected = tiny_model.predict_proba([long_text], LABELS, long_texts="chunk")[0]
+    np.testing.assert_allclose(list(chunked(long_text).cats.values()), expected, atol=FLOAT32)
+    truncating = make_nlp(tiny_checkpoint)
+    texts = ["short", "short too", "still short", long_text]
+    with pytest.warns(UserWarning, match=r"1 of 2 texts were shortened from the end \(doc 3 lost"):
+        list(truncating.pipe(texts, batch_size=2))

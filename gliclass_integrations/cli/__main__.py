@@ -1,0 +1,7 @@
+"""``python -m gliclass_integrations.cli``: the same as the ``gliclass-integrations`` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
