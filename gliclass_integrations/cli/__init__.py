@@ -253,7 +253,7 @@ class Run:
             parts.append(f"{self.shortened} shortened to --max-length (--long-texts chunk scores them whole)")
         if self.kept:
             parts.append(f"{self.kept} kept from the interrupted run")
-        rate = f", {rows / seconds:.0f} rows/s" if seconds > 0 and rows else ""
+        rate = f", {rows / seconds:.3g} rows/s" if seconds > 0 and rows else ""
         return f"gliclass-integrations: {', '.join(parts)}; {seconds:.1f} s{rate}."
 
     def interrupted_message(self) -> str:

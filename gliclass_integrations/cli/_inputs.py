@@ -43,7 +43,11 @@ class Input:
     stream: TextIO | None = field(default=None, repr=False)
 
     def close(self) -> None:
-        if self.stream is not None and self.stream is not sys.stdin:
+        if self.stream is None or self.stream is sys.stdin:
+            return
+        if self.name == "stdin":
+            self.stream.detach()  # a wrapper around sys.stdin's buffer: leave stdin open
+        else:
             self.stream.close()
 
 
@@ -67,8 +71,9 @@ def format_of(name: str, given: str | None, *, known: tuple[str, ...], default: 
 def open_input(source: str, input_format: str | None, text_column: str) -> Input:
     """Open ``source`` ("-" for stdin) and read what names its columns; the text column must be among them."""
     if source == "-":
-        stream: TextIO = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", newline="") if hasattr(
-            sys.stdin, "buffer") else sys.stdin
+        # UTF-8 and no newline translation, as for files (CSV fields may hold line breaks)
+        has_buffer = hasattr(sys.stdin, "buffer")
+        stream: TextIO = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", newline="") if has_buffer else sys.stdin
         lines: Iterable[str] = stream
         if input_format is None:
             input_format, lines = _detect(stream, text_column)
