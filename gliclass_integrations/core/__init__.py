@@ -8,8 +8,8 @@ from ._cache import LogitCache, shared_logit_cache
 from ._checkpoint import checkpoint_contents, copy_checkpoint, hub_offline, resolve_checkpoint, write_checkpoint
 from ._config import GLiClassConfig
 from ._examples import select_examples
-from ._labels import flatten_labels
-from ._model import DEFAULT_MAX_LENGTH, GLiClass
+from ._labels import flatten_labels, label_paths
+from ._model import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_LENGTH, GLiClass
 from ._options import (
     CHUNK_AGGREGATIONS,
     DEFAULT_MODEL,
@@ -33,6 +33,7 @@ from ._scores import predictions, probabilities
 
 __all__ = [
     "CHUNK_AGGREGATIONS",
+    "DEFAULT_CHUNK_SIZE",
     "DEFAULT_MAX_LENGTH",
     "DEFAULT_MODEL",
     "DTYPE_ALIASES",
@@ -59,6 +60,7 @@ __all__ = [
     "copy_checkpoint",
     "flatten_labels",
     "hub_offline",
+    "label_paths",
     "predictions",
     "probabilities",
     "resolve_checkpoint",

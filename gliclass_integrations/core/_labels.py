@@ -44,6 +44,27 @@ def label_sequence(labels: Any, where: str = "labels") -> list[str]:
     return items
 
 
+def label_paths(labels: Sequence[str] | LabelTree, where: str = "labels") -> list[tuple[str, ...]]:
+    """Each label of :func:`flatten_labels` as the path of names that leads to it, in the same order.
+
+    ``{"sentiment": ["positive"], "topic": {"news": "politics"}}`` gives ``[("sentiment", "positive"),
+    ("topic", "news", "politics")]``; a flat label is a path of one name.
+    """
+    flat = flatten_labels(labels, where)
+    if not isinstance(labels, Mapping):
+        return [(label,) for label in flat]
+    return list(_paths(labels, ()))
+
+
+def _paths(tree: LabelTree, prefix: tuple[str, ...]):
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            yield from _paths(value, (*prefix, key))
+        else:
+            for leaf in [value] if isinstance(value, str) else value:
+                yield (*prefix, key, leaf)
+
+
 def _flatten_tree(tree: LabelTree, prefix: str, where: str):
     for key, value in tree.items():
         if not isinstance(key, str):

@@ -416,6 +416,7 @@ long_texts, chunk_aggregation, row_names
         batch_size: int | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         progress_bar: bool = False,
+        cache: LogitCache | None = None,
         missing: str = "raise",
         long_texts: str = "truncate",
         chunk_aggregation: str = "max",
@@ -448,6 +449,8 @@ long_texts, chunk_aggregation, row_names
             (less padding) and hold more texts in memory.
         progress_bar : bool, default=False
             Show a progress bar (tqdm) on stderr.
+        cache : LogitCache, optional
+            As for :meth:`logits`.
         missing, long_texts, chunk_aggregation : str
             As for :meth:`logits`.
         row_names : sequence, optional
@@ -468,7 +471,7 @@ long_texts, chunk_aggregation, row_names
         options = dict(prompt=prompt, examples=examples, label_descriptions=label_descriptions, missing=missing)
         return self._stream(
             texts, labels, options, batch_size=batch_size, chunk_size=chunk_size, progress_bar=progress_bar,
-            transform=None, mode=_long_text_mode(long_texts, chunk_aggregation), row_names=row_names,
+            transform=None, mode=_long_text_mode(long_texts, chunk_aggregation), row_names=row_names, cache=cache,
         )
 
     def iter_predict_proba(
@@ -483,6 +486,7 @@ long_texts, chunk_aggregation, row_names
         batch_size: int | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         progress_bar: bool = False,
+        cache: LogitCache | None = None,
         missing: str = "raise",
         long_texts: str = "truncate",
         chunk_aggregation: str = "max",
@@ -492,8 +496,8 @@ long_texts, chunk_aggregation, row_names
 
         Parameters
         ----------
-        texts, labels, prompt, examples, label_descriptions, batch_size, chunk_size, progress_bar, missing, \
-long_texts, chunk_aggregation, row_names
+        texts, labels, prompt, examples, label_descriptions, batch_size, chunk_size, progress_bar, cache, \
+missing, long_texts, chunk_aggregation, row_names
             As for :meth:`iter_logits`.
         multi_label : bool, default=True
             True: independent sigmoid scores; False: a softmax over the labels.
@@ -506,7 +510,7 @@ long_texts, chunk_aggregation, row_names
         return self._stream(
             texts, labels, options, batch_size=batch_size, chunk_size=chunk_size, progress_bar=progress_bar,
             transform=lambda row: probabilities(row, multi_label), mode=_long_text_mode(long_texts, chunk_aggregation),
-            row_names=row_names,
+            row_names=row_names, cache=cache,
         )
 
     # -- internals ----------------------------------------------------------------------------------
@@ -617,7 +621,7 @@ long_texts, chunk_aggregation, row_names
         return BatchRunner(self.network, pad_id=self.assembler.tokenizer.pad_id, device=self.device)
 
     def _stream(self, texts, labels, options: dict, *, batch_size, chunk_size, progress_bar, transform, mode,
-                row_names):
+                row_names, cache):
         """Checks the arguments now, then returns the generator that reads and scores the texts."""
         check_positive_int(chunk_size, "chunk_size")
         check_positive_int(batch_size, "batch_size", optional=True)
@@ -628,11 +632,11 @@ long_texts, chunk_aggregation, row_names
         build_request([], labels, **options)  # every other check, before the first text is read
         iterator = iter([texts] if isinstance(texts, str) else texts)
         return self._scored_chunks(
-            iterator, labels, options, batch_size, chunk_size, progress_bar, transform, mode, row_names
+            iterator, labels, options, batch_size, chunk_size, progress_bar, transform, mode, row_names, cache
         )
 
     def _scored_chunks(self, iterator, labels, options, batch_size, chunk_size, progress_bar, transform, mode,
-                       row_names):
+                       row_names, cache):
         runner = self._runner()  # one per stream: an out-of-memory split carries over to later chunks
         progress = _progress(None) if progress_bar else None
         report = ShorteningReport(self.max_length)
@@ -643,7 +647,7 @@ long_texts, chunk_aggregation, row_names
                 request = build_request(chunk, labels, names=names, **options)
                 position += len(chunk)
                 del chunk
-                for row in self._run(request, batch_size, runner, progress, mode, report):
+                for row in self._run(request, batch_size, runner, progress, mode, report, cache=cache):
                     yield row if transform is None else transform(row)
         finally:
             if progress is not None:
