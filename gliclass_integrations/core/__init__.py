@@ -6,6 +6,7 @@ private modules, and take their setting checks and defaults from here too.
 
 from ._cache import LogitCache, shared_logit_cache
 from ._checkpoint import checkpoint_contents, copy_checkpoint, hub_offline, resolve_checkpoint, write_checkpoint
+from ._columns import label_thresholds, predicted_labels, score_columns
 from ._config import GLiClassConfig
 from ._examples import select_examples
 from ._labels import flatten_labels, label_paths
@@ -61,9 +62,12 @@ __all__ = [
     "flatten_labels",
     "hub_offline",
     "label_paths",
+    "label_thresholds",
+    "predicted_labels",
     "predictions",
     "probabilities",
     "resolve_checkpoint",
+    "score_columns",
     "select_examples",
     "shared_logit_cache",
     "shared_model",

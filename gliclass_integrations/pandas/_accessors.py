@@ -20,9 +20,10 @@ from ..core import (
     DEFAULT_MODEL,
     GLiClass,
     check_positive_int,
-    check_threshold,
     flatten_labels,
     label_paths,
+    label_thresholds,
+    predicted_labels,
     shared_logit_cache,
     shared_model,
 )
@@ -117,9 +118,9 @@ class GLiClassSeriesAccessor:
             Lists of labels, or one label per text; None for a skipped missing text.
         """
         flat = list(flatten_labels(labels))
-        cuts = _thresholds(threshold, flat)
+        cuts = label_thresholds(threshold, flat)
         matrix = self._matrix(labels, {**options, "multi_label": multi_label})
-        values = [_predicted(row, flat, cuts, multi_label) for row in matrix]
+        values = [predicted_labels(row, flat, cuts, multi_label) for row in matrix]
         return pd.Series(values, index=self._series.index, name=PREDICTED, dtype=object)
 
     def top_k(self, labels: Any, k: int = 3, **options: Any) -> pd.DataFrame:
@@ -228,10 +229,9 @@ class GLiClassFrameAccessor:
         matrix = accessor._matrix(labels, {**options, "multi_label": multi_label})
         added = pd.DataFrame(matrix, index=self._frame.index, columns=names)
         if predicted is not None:
-            cuts = _thresholds(threshold, flat)
-            added[predicted] = pd.Series(
-                [_predicted(row, flat, cuts, multi_label) for row in matrix], index=self._frame.index, dtype=object
-            )
+            cuts = label_thresholds(threshold, flat)
+            values = [predicted_labels(row, flat, cuts, multi_label) for row in matrix]
+            added[predicted] = pd.Series(values, index=self._frame.index, dtype=object)
         return pd.concat([self._frame, added], axis=1)
 
 
@@ -256,21 +256,3 @@ def _columns(labels: Any, prefix: str | None) -> pd.Index:
     depth = max(map(len, paths))
     padded = [(f"{prefix}{path[0]}", *path[1:], *[""] * (depth - len(path))) for path in paths]
     return pd.MultiIndex.from_tuples(padded)
-
-
-def _thresholds(threshold: Any, labels: list[str]) -> np.ndarray:
-    if not isinstance(threshold, Mapping):
-        return np.full(len(labels), check_threshold(threshold))
-    missing = [label for label in labels if label not in threshold]
-    unknown = [label for label in threshold if label not in set(labels)]
-    if missing or unknown:
-        raise ValueError(f"threshold must give one value for every label; missing: {missing}, not a label: {unknown}.")
-    return np.array([check_threshold(threshold[label], f"threshold[{label!r}]") for label in labels])
-
-
-def _predicted(row: np.ndarray, labels: list[str], cuts: np.ndarray, multi_label: bool) -> Any:
-    if np.isnan(row).any():
-        return None  # a skipped missing text
-    if multi_label:
-        return [label for label, score, cut in zip(labels, row, cuts) if score >= cut]
-    return labels[int(np.argmax(row))]
