@@ -8,16 +8,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["GLiClass", "MultiLabelThresholdTuner", "ZeroShotClassifier", "__version__"]
+__all__ = ["GLiClass", "MultiLabelThresholdTuner", "ThresholdCurveDisplay", "ZeroShotClassifier", "__version__"]
 
 if TYPE_CHECKING:
     from .core import GLiClass
-    from .sklearn import MultiLabelThresholdTuner, ZeroShotClassifier
+    from .sklearn import MultiLabelThresholdTuner, ThresholdCurveDisplay, ZeroShotClassifier
 
 _LAZY = {
     "GLiClass": "core",
     "ZeroShotClassifier": "sklearn",  # needs the [sklearn] extra
     "MultiLabelThresholdTuner": "sklearn",
+    "ThresholdCurveDisplay": "sklearn",  # draws with matplotlib: the [plot] extra
 }
 
 
