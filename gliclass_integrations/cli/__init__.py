@@ -19,6 +19,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from .. import __version__
 from ..core import (
     CHUNK_AGGREGATIONS,
     DEFAULT_MAX_LENGTH,
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gliclass-integrations", description="GLiClass zero-shot text classification."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     classify = commands.add_parser(
         "classify",
