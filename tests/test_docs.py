@@ -119,6 +119,7 @@ def test_install_hints_name_extras_that_exist():
 
 def test_site_builds_strictly_with_every_page(tmp_path):
     """``mkdocs build --strict``: no broken link or anchor, no docstring at odds with its signature."""
+    import gliclass_integrations
     import gliclass_integrations.core
 
     site = tmp_path / "site"
@@ -132,6 +133,10 @@ def test_site_builds_strictly_with_every_page(tmp_path):
     for page in [*(ROOT / "docs").glob("*.md"), *(ROOT / "docs" / "reference").glob("*.md")]:
         name = page.relative_to(ROOT / "docs").with_suffix("")
         assert (site / ("index.html" if name.name == "index" else f"{name}/index.html")).is_file(), name
+    footer = f"gliclass-integrations {gliclass_integrations.__version__}"
+    assert footer in (site / "index.html").read_text(encoding="utf-8")
+    assert (site / "figures" / "threshold-curves.png").read_bytes().startswith(b"\x89PNG")
+    assert 'src="../figures/threshold-curves.png"' in (site / "sklearn" / "index.html").read_text(encoding="utf-8")
     core_reference = (site / "reference" / "core" / "index.html").read_text(encoding="utf-8")
     undocumented = [name for name in gliclass_integrations.core.__all__
                     if f'id="gliclass_integrations.core.{name}"' not in core_reference and name != "GLiClass"]
