@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import os
 import pkgutil
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -113,3 +115,29 @@ def test_install_hints_name_extras_that_exist():
         hints |= set(re.findall(r"gliclass-integrations\[(\w+)\]", path.read_text(encoding="utf-8")))
         hints |= set(re.findall(r'pip install -e "\.\[(\w+)\]"', path.read_text(encoding="utf-8")))
     assert {"sklearn", "parquet", "test"} <= hints and hints <= extras, hints - extras
+
+
+def test_site_builds_strictly_with_every_page(tmp_path):
+    """``mkdocs build --strict``: no broken link or anchor, no docstring at odds with its signature."""
+    import gliclass_integrations
+    import gliclass_integrations.core
+
+    site = tmp_path / "site"
+    python_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)], cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=python_path, NO_MKDOCS_2_WARNING="1"),
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    for page in [*(ROOT / "docs").glob("*.md"), *(ROOT / "docs" / "reference").glob("*.md")]:
+        name = page.relative_to(ROOT / "docs").with_suffix("")
+        assert (site / ("index.html" if name.name == "index" else f"{name}/index.html")).is_file(), name
+    footer = f"gliclass-integrations {gliclass_integrations.__version__}"
+    assert footer in (site / "index.html").read_text(encoding="utf-8")
+    assert (site / "figures" / "threshold-curves.png").read_bytes().startswith(b"\x89PNG")
+    assert 'src="../figures/threshold-curves.png"' in (site / "sklearn" / "index.html").read_text(encoding="utf-8")
+    core_reference = (site / "reference" / "core" / "index.html").read_text(encoding="utf-8")
+    undocumented = [name for name in gliclass_integrations.core.__all__
+                    if f'id="gliclass_integrations.core.{name}"' not in core_reference and name != "GLiClass"]
+    assert 'id="gliclass_integrations.GLiClass"' in core_reference and not undocumented, undocumented

@@ -19,6 +19,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from .. import __version__
 from ..core import (
     CHUNK_AGGREGATIONS,
     DEFAULT_MAX_LENGTH,
@@ -44,9 +45,11 @@ INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``gliclass-integrations`` argument parser: the ``classify`` command with its options, and ``--version``."""
     parser = argparse.ArgumentParser(
         prog="gliclass-integrations", description="GLiClass zero-shot text classification."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     classify = commands.add_parser(
         "classify",
@@ -103,6 +106,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line, as the ``gliclass-integrations`` command does.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program name; default: ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit status: 0 when every row was written, 1 after an error (its message goes to stderr),
+        130 when interrupted with Ctrl-C (rows written so far are kept for ``--resume``). ``--help``,
+        ``--version`` and arguments argparse refuses exit through ``SystemExit`` instead.
+    """
     parser = build_parser()
     arguments = parser.parse_args(argv)
     from ..errors import CheckpointError

@@ -3,7 +3,7 @@
 transformers runs DeBERTa's disentangled attention eagerly: it copies the relative-position
 projections once per row and head, multiplies them against all ``2 × position_buckets`` relative
 positions whatever the text length, and then masks, softmaxes and multiplies by the values as
-separate passes over [rows, heads, S, S]. :class:`FusedDisentangledAttention` computes the same
+separate passes over [rows, heads, S, S]. ``FusedDisentangledAttention`` computes the same
 scores as one additive bias (content→position plus position→content, over only the relative
 positions that S tokens can reach) and hands it with q, k and v to
 ``torch.nn.functional.scaled_dot_product_attention``. The result equals the eager one up to float

@@ -224,7 +224,7 @@ _written_lock = threading.Lock()
 
 
 def write_checkpoint(contents: dict[str, bytes]) -> Path:
-    """Write checkpoint files (from :func:`checkpoint_contents`) to a private directory, removed at exit.
+    """Write checkpoint files (from ``checkpoint_contents``) to a private directory, removed at exit.
 
     The directory is named by the files' hash, so the same checkpoint is written once per process.
     """

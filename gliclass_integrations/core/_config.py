@@ -3,7 +3,7 @@
 Field names and defaults follow the checkpoint format (inference spec §2.2), so a config written by
 any GLiClass release reads the same way here. Only what changes scores is kept; training-only fields
 are ignored. Every field that is kept is checked for its type and range before anything is built, and
-a wrong one raises :class:`CheckpointError` naming the file and the field.
+a wrong one raises ``CheckpointError`` naming the file and the field.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ def label_sequence(labels: Any, where: str = "labels") -> list[str]:
 
 
 def label_paths(labels: Sequence[str] | LabelTree, where: str = "labels") -> list[tuple[str, ...]]:
-    """Each label of :func:`flatten_labels` as the path of names that leads to it, in the same order.
+    """Each label of ``flatten_labels`` as the path of names that leads to it, in the same order.
 
     ``{"sentiment": ["positive"], "topic": {"news": "politics"}}`` gives ``[("sentiment", "positive"),
     ("topic", "news", "politics")]``; a flat label is a path of one name.

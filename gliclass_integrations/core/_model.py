@@ -30,6 +30,7 @@ from ._requests import Request, RowNames, build_request
 from ._scores import nested_scores, predictions, probabilities
 
 DEFAULT_MAX_LENGTH = 1024
+"""Longest input in tokens (labels, prompt, examples and text together) unless ``max_length`` is given."""
 # GPUs gain from large batches; on the CPU, batches beyond about 2k tokens measured 2-3x slower per
 # text (docs/benchmarks.md).
 DEFAULT_MAX_BATCH_TOKENS = {"cuda": 16384, "cpu": 1024}
@@ -39,7 +40,7 @@ DEFAULT_CHUNK_SIZE = 1024
 class GLiClass:
     """A GLiClass zero-shot classifier, scoring any texts against any labels in one encoder pass.
 
-    Create it with :meth:`from_pretrained`. Scores equal those of the reference ``gliclass``
+    Create it with ``from_pretrained``. Scores equal those of the reference ``gliclass``
     pipeline on the same checkpoint (see docs/parity.md for the documented differences: labels are
     never truncated, and a text's scores never depend on the other texts in its batch).
 
@@ -97,7 +98,7 @@ class GLiClass:
         and the requested attention implementation.
 
         Two models with the same fingerprint give the same logits for the same input (see
-        :class:`LogitCache`). For a hub id the version is the resolved commit; for a local directory it
+        ``LogitCache``). For a hub id the version is the resolved commit; for a local directory it
         is the size and modification time of the weight files.
         """
         fields = (
@@ -332,14 +333,14 @@ class GLiClass:
         ----------
         texts, labels, prompt, examples, label_descriptions, batch_size, progress_bar, cache, missing, \
 long_texts, chunk_aggregation, row_names
-            As for :meth:`logits`.
+            As for ``logits``.
         multi_label : bool, default=True
             True: independent sigmoid scores; False: a softmax over each text's labels.
 
         Returns
         -------
         ndarray of shape (n_texts, n_labels), float32, or list of 1-D arrays
-            As for :meth:`logits`; NaN in the rows of skipped missing texts.
+            As for ``logits``; NaN in the rows of skipped missing texts.
         """
         request = self._request(texts, labels, prompt, examples, label_descriptions, missing, row_names)
         mode = _long_text_mode(long_texts, chunk_aggregation)
@@ -371,7 +372,7 @@ long_texts, chunk_aggregation, row_names
         ----------
         texts, labels, prompt, examples, label_descriptions, batch_size, progress_bar, cache, missing, \
 long_texts, chunk_aggregation, row_names
-            As for :meth:`logits`.
+            As for ``logits``.
         threshold : float or sequence of float, default=0.5
             Multi-label cut-off (score >= threshold), one for all texts or one per text; each a number
             from 0 to 1.
@@ -441,7 +442,7 @@ long_texts, chunk_aggregation, row_names
         examples : list of dict, optional
             Few-shot examples ``{"text": ..., "labels": [...]}`` for all texts.
         label_descriptions : dict of str to str, optional
-            As for :meth:`logits`.
+            As for ``logits``.
         batch_size : int, optional
             Most texts per forward pass.
         chunk_size : int, default=1024
@@ -450,11 +451,11 @@ long_texts, chunk_aggregation, row_names
         progress_bar : bool, default=False
             Show a progress bar (tqdm) on stderr.
         cache : LogitCache, optional
-            As for :meth:`logits`.
+            As for ``logits``.
         missing, long_texts, chunk_aggregation : str
-            As for :meth:`logits`.
+            As for ``logits``.
         row_names : sequence, optional
-            Names of the stream's texts, indexed by their position in the stream (as for :meth:`logits`).
+            Names of the stream's texts, indexed by their position in the stream (as for ``logits``).
 
         Yields
         ------
@@ -498,7 +499,7 @@ long_texts, chunk_aggregation, row_names
         ----------
         texts, labels, prompt, examples, label_descriptions, batch_size, chunk_size, progress_bar, cache, \
 missing, long_texts, chunk_aggregation, row_names
-            As for :meth:`iter_logits`.
+            As for ``iter_logits``.
         multi_label : bool, default=True
             True: independent sigmoid scores; False: a softmax over the labels.
 

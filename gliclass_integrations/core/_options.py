@@ -14,9 +14,12 @@ from numbers import Integral, Real
 from typing import Any
 
 DEFAULT_MODEL = "knowledgator/gliclass-multilang-mini"
+"""The checkpoint every entry point loads when none is named."""
 
 DTYPE_NAMES = ("auto", "float32", "bfloat16", "float16", "float64")
+"""The dtype names every entry point accepts ("auto": float32 on the CPU, bfloat16 on CUDA)."""
 DTYPE_ALIASES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "fp64": "float64"}
+"""Short spellings of the dtype names, accepted in any case."""
 
 # A torch device string: a type, optionally with an index ("cuda", "cuda:1", "cpu"). Which types exist
 # is torch's to say when the model is loaded; this only catches what can never be one.
@@ -98,8 +101,11 @@ def check_descriptions(
 
 
 MISSING_POLICIES = ("raise", "skip")
+"""What a missing text (None, NaN) does: stop with an error naming its row, or get NaN scores."""
 LONG_TEXT_POLICIES = ("truncate", "chunk")
+"""What a text too long for ``max_length`` does: shortened from its end, or scored in overlapping windows."""
 CHUNK_AGGREGATIONS = ("max", "mean")
+"""How the windows of a chunked text make one score per label."""
 
 
 def check_choice(value: Any, choices: Sequence[str], where: str) -> str:

@@ -33,7 +33,7 @@ def shared_model(
     Parameters
     ----------
     name_or_path, revision, device, dtype, local_files_only
-        As for :meth:`GLiClass.from_pretrained`. "auto" device and dtype are resolved first, so
+        As for ``GLiClass.from_pretrained``. "auto" device and dtype are resolved first, so
         ``device="auto"`` and ``device="cpu"`` share a model on a machine without CUDA.
     max_length : int, default=1024
         Models that differ only in ``max_length`` share their weights.

@@ -161,7 +161,7 @@ def check_texts(
 
 def text_values(X: Any, where: str = "X") -> list[Any]:
     """The items of a 1-D collection of texts: list, ndarray of shape (n,) or (n, 1), Series or one-column
-    DataFrame, unchecked (see :func:`check_texts`). A bare string is refused: it is one text, not a
+    DataFrame, unchecked (see ``check_texts``). A bare string is refused: it is one text, not a
     collection of texts.
     """
     if X is None or isinstance(X, (str, bytes)):
@@ -183,7 +183,7 @@ def text_values(X: Any, where: str = "X") -> list[Any]:
 
 
 def text_column(X: Any, where: str = "X", *, missing: str = "raise") -> tuple[list[str], frozenset[int]]:
-    """The texts of a 1-D collection (see :func:`text_values`), checked by :func:`check_texts`: any item
+    """The texts of a 1-D collection (see ``text_values``), checked by ``check_texts``: any item
     that is neither a string nor missing is refused with its row named, and missing ones follow
     ``missing``. Nothing is converted or dropped silently.
     """

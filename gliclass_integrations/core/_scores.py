@@ -33,6 +33,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def probabilities(logits: np.ndarray, multi_label: bool) -> np.ndarray:
+    """Scores from logits: a sigmoid per label (multi-label), or a softmax over each row (single-label)."""
     return sigmoid(logits) if multi_label else softmax(logits)
 
 

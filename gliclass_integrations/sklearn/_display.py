@@ -32,9 +32,9 @@ _METRIC_COLORS = {"precision": "C0", "recall": "C1", "f1": "C2"}  # the same col
 class ThresholdCurveDisplay:
     """Precision, recall and F1 against the decision threshold, one small plot per label.
 
-    Build it with :meth:`from_predictions` (true labels and scores you already have) or
-    :meth:`from_estimator` (scores from ``estimator.predict_proba``); both compute the curves and
-    draw them. The constructor only stores values; :meth:`plot` draws them.
+    Build it with ``from_predictions`` (true labels and scores you already have) or
+    ``from_estimator`` (scores from ``estimator.predict_proba``); both compute the curves and
+    draw them. The constructor only stores values; ``plot`` draws them.
 
     A label is predicted when its score is at least the threshold, as ``ZeroShotClassifier.predict``
     does, so each metric is a step function of the threshold that changes only at the label's
@@ -159,7 +159,7 @@ class ThresholdCurveDisplay:
         metrics : sequence of {"precision", "recall", "f1"}, default=("precision", "recall", "f1")
             The curves to compute and draw.
         ax : matplotlib Axes or sequence of Axes, default=None
-            Where to draw; see :meth:`plot`.
+            Where to draw; see ``plot``.
         n_cols : int, default=3
             Columns of the grid of axes created when ``ax`` is None.
         curve_kwargs : dict, default=None
@@ -210,11 +210,11 @@ class ThresholdCurveDisplay:
         thresholds : "auto", None, float, array-like or dict of str to float, default="auto"
             Thresholds to mark. "auto": a ``MultiLabelThresholdTuner``'s ``thresholds_``, or the
             ``threshold`` the estimator (or the step it ends in) predicts with; None: none; other
-            values as in :meth:`from_predictions`, columns following ``classes_``.
+            values as in ``from_predictions``, columns following ``classes_``.
         metrics : sequence of {"precision", "recall", "f1"}, default=("precision", "recall", "f1")
             The curves to compute and draw.
         ax : matplotlib Axes or sequence of Axes, default=None
-            Where to draw; see :meth:`plot`.
+            Where to draw; see ``plot``.
         n_cols : int, default=3
             Columns of the grid of axes created when ``ax`` is None.
         curve_kwargs : dict, default=None

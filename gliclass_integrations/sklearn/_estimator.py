@@ -296,7 +296,7 @@ class ZeroShotClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         return probabilities(self._logits(X).astype(np.float64), self.multi_label_)
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
-        """The logarithm of :meth:`predict_proba`, computed from the logits (no underflow to -inf).
+        """The logarithm of ``predict_proba``, computed from the logits (no underflow to -inf).
 
         Parameters
         ----------
@@ -336,7 +336,7 @@ class ZeroShotClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         return predicted
 
     def transform(self, X: Any) -> np.ndarray:
-        """The score matrix of :meth:`predict_proba`, as features for a downstream estimator.
+        """The score matrix of ``predict_proba``, as features for a downstream estimator.
 
         With ``set_output(transform="pandas")`` it is a DataFrame with one column per class, indexed
         like ``X`` when ``X`` is a Series or DataFrame.
@@ -363,7 +363,7 @@ class ZeroShotClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         In a Pipeline, a step before the final estimator receives the final estimator's target as
         ``y``. With ``labels`` given and ``n_examples=0`` nothing in ``fit`` depends on ``y``, so it is
         not read here: the step describes texts by their scores for ``labels`` whatever ``y`` is.
-        Otherwise ``y`` is read as in :meth:`fit`.
+        Otherwise ``y`` is read as in ``fit``.
 
         Parameters
         ----------
@@ -380,7 +380,7 @@ class ZeroShotClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         return self.fit(X, y if uses_y else None, **fit_params).transform(X)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """The names of :meth:`transform`'s columns: the classes.
+        """The names of ``transform``'s columns: the classes.
 
         Parameters
         ----------
@@ -396,7 +396,7 @@ class ZeroShotClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Accuracy; for a multi-label task, subset accuracy (every label of a text right).
 
-        This is ``ClassifierMixin.score``'s definition. ``y`` is read as in :meth:`fit`, so a DataFrame
+        This is ``ClassifierMixin.score``'s definition. ``y`` is read as in ``fit``, so a DataFrame
         or label lists are matched to ``classes_`` by name.
 
         Parameters

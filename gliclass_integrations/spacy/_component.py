@@ -69,12 +69,12 @@ class GLiClassComponent(Pipe):
         Branch, tag or commit of a hub id.
     labels : list of str, dict or None
         Candidate labels; a dict of label groups is flattened to ``group.label``. May be left empty and
-        filled by :meth:`initialize`.
+        filled by ``initialize``.
     multi_label : bool
         True: independent sigmoid scores (like ``textcat_multilabel``); False: a softmax over the labels
         (like ``textcat``).
     threshold : float
-        Cut-off used by :meth:`score` for multi-label evaluation; ``doc.cats`` always holds every score.
+        Cut-off used by ``score`` for multi-label evaluation; ``doc.cats`` always holds every score.
     prompt : str or None
         Task description given to the model.
     label_descriptions : dict of str to str or None
@@ -379,7 +379,7 @@ class GLiClassComponent(Pipe):
         return util.to_bytes(serializers, exclude)
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = ()) -> "GLiClassComponent":
-        """Restore from :meth:`to_bytes`; the checkpoint files go to a private temporary directory."""
+        """Restore from ``to_bytes``; the checkpoint files go to a private temporary directory."""
         deserializers = {
             CFG_FILE: lambda b: self._restore(json.loads(b)),
             MODEL_DIR: lambda b: self._use_checkpoint_dir(write_checkpoint(srsly.msgpack_loads(b))),
