@@ -1,8 +1,9 @@
 """MkDocs hook: what the site shows that is computed when it is built, never committed.
 
-- ``figures/threshold-curves.png``: each label's out-of-fold F1 against the threshold, as searched by a
-  ``MultiLabelThresholdTuner``. The tuner runs on fixed, seeded scores held by a stand-in classifier,
-  so the build needs no model and no network. The PNG exists only in the built site.
+- ``figures/threshold-curves.png``: each label's out-of-fold precision, recall and F1 against the
+  threshold, drawn by ``ThresholdCurveDisplay`` with the thresholds a ``MultiLabelThresholdTuner``
+  chose. The tuner runs on fixed, seeded scores held by a stand-in classifier, so the build needs no
+  model and no network. The PNG exists only in the built site.
 - The package version, in every page's footer (and as ``config.extra["version"]`` for templates).
 """
 
@@ -11,14 +12,16 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import matplotlib
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+
+matplotlib.use("Agg")
 from mkdocs.structure.files import File
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 import gliclass_integrations
 from gliclass_integrations import MultiLabelThresholdTuner
+from gliclass_integrations.sklearn import ThresholdCurveDisplay
 
 THRESHOLD_FIGURE = "figures/threshold-curves.png"
 
@@ -46,32 +49,19 @@ def on_files(files: Any, config: Any) -> Any:
 
 
 def threshold_figure_png() -> bytes:
-    figure = Figure(figsize=(6, 3.5))
-    FigureCanvasAgg(figure)
-    axis = figure.subplots()
-    draw_threshold_curves(tuned_example(), axis)
+    tuner, truth = tuned_example()
+    display = ThresholdCurveDisplay.from_predictions(
+        truth, tuner.oof_scores_, labels=list(tuner.classes_), thresholds=tuner.thresholds_
+    )
+    display.figure_.suptitle("Out-of-fold scores, one threshold per label")
     png = io.BytesIO()
-    figure.savefig(png, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
+    display.figure_.savefig(png, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
     return png.getvalue()
 
 
-def draw_threshold_curves(tuner: MultiLabelThresholdTuner, axis: Any) -> None:
-    """Each label's out-of-fold F1 against the threshold (from ``cv_results_``), its chosen threshold dotted.
-
-    To be replaced by ``gliclass_integrations.sklearn.ThresholdCurveDisplay`` once it exists: import it
-    above, and call it here on ``tuner`` with ``ax=axis`` instead of this body.
-    """
-    results = tuner.cv_results_
-    for label, chosen in zip(tuner.classes_, tuner.thresholds_):
-        rows = results["label"] == label
-        (line,) = axis.plot(results["threshold"][rows], results["score"][rows], drawstyle="steps-post", label=label)
-        axis.axvline(chosen, color=line.get_color(), linestyle=":")
-    axis.set(xlabel="threshold", ylabel="out-of-fold F1", title="One threshold per label")
-    axis.legend()
-
-
-def tuned_example() -> MultiLabelThresholdTuner:
-    """A tuner fitted, with 3-fold cross-validation, on seeded scores and labels (no model involved)."""
+def tuned_example() -> tuple[MultiLabelThresholdTuner, np.ndarray]:
+    """A tuner fitted, with 3-fold cross-validation, on seeded scores and labels (no model involved), and the
+    labels it was fitted on."""
     rng = np.random.default_rng(0)
     texts = [f"text {i}" for i in range(EXAMPLE_TEXTS)]
     truth = np.column_stack([rng.random(EXAMPLE_TEXTS) < share for share, _, _ in EXAMPLE_LABELS.values()])
@@ -80,7 +70,7 @@ def tuned_example() -> MultiLabelThresholdTuner:
     means = np.where(truth, mean_if_carried, mean_if_absent)
     scores = np.clip(means + rng.normal(0, SCORE_SPREAD, truth.shape), 0, 1)
     classifier = GivenScores(dict(zip(texts, scores)), labels=list(EXAMPLE_LABELS))
-    return MultiLabelThresholdTuner(classifier, scoring="f1", cv=3).fit(texts, truth.astype(int))
+    return MultiLabelThresholdTuner(classifier, scoring="f1", cv=3).fit(texts, truth.astype(int)), truth.astype(int)
 
 
 class GivenScores(ClassifierMixin, BaseEstimator):

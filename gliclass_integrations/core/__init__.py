@@ -6,7 +6,7 @@ private modules, and take their setting checks and defaults from here too.
 
 from ._cache import LogitCache, shared_logit_cache
 from ._checkpoint import checkpoint_contents, copy_checkpoint, hub_offline, resolve_checkpoint, write_checkpoint
-from ._columns import label_thresholds, predicted_labels, score_columns
+from ._columns import column_settings, label_thresholds, predicted_labels, score_columns
 from ._config import GLiClassConfig
 from ._examples import select_examples
 from ._labels import flatten_labels, label_paths
@@ -58,6 +58,7 @@ __all__ = [
     "check_threshold",
     "checkpoint_contents",
     "clear_model_cache",
+    "column_settings",
     "copy_checkpoint",
     "flatten_labels",
     "hub_offline",

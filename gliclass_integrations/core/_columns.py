@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ._labels import flatten_labels
-from ._options import check_threshold
+from ._options import check_chunk_aggregation, check_long_texts, check_missing, check_positive_int, check_threshold
 
 
 def label_thresholds(threshold: float | Mapping[str, float], labels: Sequence[str]) -> np.ndarray:
@@ -56,3 +56,30 @@ def score_columns(
     if predicted is not None:
         columns[predicted] = [predicted_labels(row, flat, cuts, multi_label) for row in matrix]
     return columns
+
+
+def column_settings(
+    labels: Any,
+    *,
+    multi_label: bool = True,
+    threshold: float | Mapping[str, float] = 0.5,
+    prompt: str | None = None,
+    examples: list[dict[str, Any]] | None = None,
+    label_descriptions: Mapping[str, str] | None = None,
+    missing: str = "raise",
+    long_texts: str = "truncate",
+    chunk_aggregation: str = "max",
+    prefix: str = "",
+    predicted: str | None = "predicted",
+    batch_size: int | None = None,
+) -> dict[str, Any]:
+    """The settings of ``score_columns``, checked now (on a driver) rather than in the first batch (on a
+    worker); returns them as keyword arguments for it."""
+    label_thresholds(threshold, list(flatten_labels(labels)))
+    return {
+        "multi_label": multi_label, "threshold": threshold, "prompt": prompt, "examples": examples,
+        "label_descriptions": label_descriptions, "missing": check_missing(missing),
+        "long_texts": check_long_texts(long_texts), "chunk_aggregation": check_chunk_aggregation(chunk_aggregation),
+        "prefix": prefix, "predicted": predicted,
+        "batch_size": check_positive_int(batch_size, "batch_size", optional=True),
+    }

@@ -35,6 +35,7 @@ DEFAULT_MAX_LENGTH = 1024
 # text (docs/benchmarks.md).
 DEFAULT_MAX_BATCH_TOKENS = {"cuda": 16384, "cpu": 1024}
 DEFAULT_CHUNK_SIZE = 1024
+"""Texts a stream reads (and sorts by length for batching) at a time."""
 
 
 class GLiClass:
