@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from spark_sessions import shut_down_spark
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -45,8 +46,12 @@ def command_scripts(path: Path) -> list[str]:
 def test_python_examples_run(path, offline_hub, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # files an example writes (a plot, say) land in a temporary folder
     namespace: dict = {"__name__": f"docs_{path.stem}"}
-    for line, code in code_blocks(path, "python"):
-        exec(compile(code, f"{path.name}:{line}", "exec"), namespace)
+    shut_down_spark()  # an example's Spark workers must see this test's offline hub, not an older JVM's
+    try:
+        for line, code in code_blocks(path, "python"):
+            exec(compile(code, f"{path.name}:{line}", "exec"), namespace)
+    finally:
+        shut_down_spark()
 
 
 @pytest.mark.parametrize("path", [p for p in DOCUMENTS if command_scripts(p)], ids=lambda p: p.name)

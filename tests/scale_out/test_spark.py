@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from spark_sessions import shut_down_spark
 from tolerances import FLOAT64
 
 pyspark = pytest.importorskip("pyspark")
@@ -26,7 +27,7 @@ def spark(load_log):
     )
     session.sparkContext.setLogLevel("ERROR")
     yield session
-    session.stop()
+    shut_down_spark()  # the next session's workers must not inherit this one's environment
 
 
 def texts(n: int) -> list:
