@@ -21,7 +21,9 @@ bf16 within 2e-2), and prints samples/s of both, the ratio, and our model FLOPs 
 encoder FLOPs of the real tokens per second, over the device's peak; on the CPU the peak is a
 measured fp32 matrix product).
 
-CPU variants of our engine (``--variants``): fp32 (default), int8 (dynamic int8 Linear layers),
+CPU variants of our engine (``--variants``): fp32 (default), int8 (dynamic int8 Linear layers through
+the deprecated ``torch.ao.quantization.quantize_dynamic``), int8-torchao (the encoder's Linear layers
+through torchao's ``Int8DynamicActivationInt8WeightConfig``, eager; needs ``pip install torchao``),
 bf16, onnx (the encoder on ONNX Runtime); and on any device the attention variants eager
 (transformers' own attention, for DeBERTa the unfused path), sdpa and flash (flash-attn, CUDA). Each
 variant after the first also reports its largest score change against the first ("fp32": the default).
@@ -232,6 +234,10 @@ def load_variant(path: Path, variant: str, device: torch.device, dtype: str, max
                                      attn_implementation=attention)
     if variant == "int8":
         model.network = torch.ao.quantization.quantize_dynamic(model.network, {torch.nn.Linear}, dtype=torch.qint8)
+    elif variant == "int8-torchao":  # the maintained API: per-token int8 activations, per-channel int8 weights
+        from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
+
+        quantize_(model.network.encoder_model, Int8DynamicActivationInt8WeightConfig())
     elif variant == "onnx":
         model.network.encoder_model = OnnxEncoder(model.network.encoder_model, path / "encoder.onnx")
     return model

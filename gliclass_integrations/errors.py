@@ -10,6 +10,7 @@ __all__ = [
     "CheckpointError",
     "CheckpointNotFoundError",
     "InputTooLongError",
+    "SlowCpuModeWarning",
     "TextsShortenedWarning",
     "UnsafeCheckpointError",
     "UnsupportedCheckpointError",
@@ -54,3 +55,7 @@ class TextsShortenedWarning(UserWarning):
         self.shortened = shortened
         self.examples_dropped = examples_dropped
         self.total = total
+
+
+class SlowCpuModeWarning(UserWarning):
+    """A reduced-precision mode was asked for on a CPU that runs it slower than float32."""

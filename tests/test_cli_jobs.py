@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -260,3 +261,16 @@ def test_a_killed_parquet_run_resumes_to_the_same_table(big_input, tiny_checkpoi
                              capture_output=True, text=True)
     assert resumed.returncode == 0 and "kept from the interrupted run" in resumed.stderr, resumed.stderr
     assert parquet.read_table(output).to_pylist() == parquet.read_table(reference).to_pylist()
+
+
+@pytest.mark.parametrize(("dtype", "shown"), [("auto", "float32"), ("bf16", "bfloat16")])
+def test_the_summary_names_where_the_rows_ran(dtype, shown, tmp_path, tiny_checkpoint, capsys):
+    from gliclass_integrations.core import cpu_capabilities
+    from gliclass_integrations.errors import SlowCpuModeWarning
+
+    source = write_csv(tmp_path / "in.csv", [[1, "short"]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SlowCpuModeWarning)
+        assert run(source, "--labels", ",".join(LABELS), "--model", tiny_checkpoint, "--dtype", dtype,
+                   "-o", tmp_path / "o.csv") == 0
+    assert f" on cpu, {shown}, CPU {cpu_capabilities()}." in capsys.readouterr().err

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -182,3 +183,35 @@ def test_each_adapter_gives_the_cores_reason_under_its_own_name(setting, value, 
         with pytest.raises(ValueError):
             through_cli(tiny_checkpoint, setting, value, tmp_path)
         assert f"error: --{setting.replace('_', '-')}{reason}" in capsys.readouterr().err
+
+
+def through_pandas(checkpoint, setting, value):
+    import gliclass_integrations.pandas  # noqa: F401  (registers the accessors)
+
+    pd.Series(["a text"]).gliclass.scores(LABELS, model=str(checkpoint), **{setting: value})
+
+
+@pytest.mark.parametrize("adapter", [*FRONT_DOORS, "pandas"])
+def test_every_adapter_loads_the_model_in_the_dtype_asked_for(adapter, tiny_checkpoint, tmp_path, monkeypatch,
+                                                              capsys):
+    import torch
+
+    from gliclass_integrations.core import clear_model_cache
+    from gliclass_integrations.errors import SlowCpuModeWarning
+
+    loaded = []
+    load = GLiClass.from_pretrained
+
+    def spy(cls, *args, **kwargs):
+        loaded.append(load(*args, **kwargs))
+        return loaded[-1]
+
+    monkeypatch.setattr(GLiClass, "from_pretrained", classmethod(spy))
+    clear_model_cache()  # the estimator, spaCy and pandas load through the process-wide registry
+    front_door = through_pandas if adapter == "pandas" else FRONT_DOORS[adapter]
+    arguments = (tiny_checkpoint, "dtype", "BF16") + ((tmp_path,) if adapter == "cli" else ())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SlowCpuModeWarning)  # slow on CPUs without bf16, still bf16
+        front_door(*arguments)
+    assert [model.dtype for model in loaded] == [torch.bfloat16]
+    clear_model_cache()

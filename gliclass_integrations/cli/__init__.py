@@ -33,6 +33,7 @@ from ..core import (
     check_positive_int,
     check_texts,
     check_threshold,
+    cpu_capabilities,
     flatten_labels,
     predictions,
 )
@@ -65,7 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     classify.add_argument("--revision", help="branch, tag or commit of a hub model")
     classify.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
-    classify.add_argument("--dtype", default="auto", help=f"{', '.join(DTYPE_NAMES)} (default: auto)")
+    classify.add_argument(
+        "--dtype", default="auto",
+        help=f"{', '.join(DTYPE_NAMES)} (default: auto, float32 on the CPU and bfloat16 on CUDA; bfloat16 is "
+        "faster on CPUs with AVX-512 BF16 or AMX)",
+    )
     classify.add_argument("--threshold", type=float, default=0.5, help="multi-label cut-off (default: 0.5)")
     classify.add_argument("--single-label", action="store_true", help="exactly one label per row (softmax)")
     classify.add_argument("--prompt", help="task description given to the model with every text")
@@ -271,7 +276,17 @@ class Run:
         if self.kept:
             parts.append(f"{self.kept} kept from the interrupted run")
         rate = f", {rows / seconds:.3g} rows/s" if seconds > 0 and rows else ""
-        return f"gliclass-integrations: {', '.join(parts)}; {seconds:.1f} s{rate}."
+        return f"gliclass-integrations: {', '.join(parts)}; {seconds:.1f} s{rate}{self._hardware()}."
+
+    def _hardware(self) -> str:
+        """Where the rows ran, so that a rate can be compared: device, dtype, and the CPU's fast paths."""
+        if self.model is None:
+            return ""
+        model = self.model
+        where = f"{model.device.type}, {str(model.dtype)[6:]}"
+        if model.device.type == "cpu":
+            where += f", CPU {cpu_capabilities()}"
+        return f" on {where}"
 
     def interrupted_message(self) -> str:
         done = self.kept + self.scored + self.skipped

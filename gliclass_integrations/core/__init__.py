@@ -8,6 +8,7 @@ from ._cache import LogitCache, shared_logit_cache
 from ._checkpoint import checkpoint_contents, copy_checkpoint, hub_offline, resolve_checkpoint, write_checkpoint
 from ._columns import column_settings, label_thresholds, predicted_labels, score_columns
 from ._config import GLiClassConfig
+from ._cpu import CpuCapabilities, cpu_capabilities
 from ._examples import select_examples
 from ._labels import flatten_labels, label_paths
 from ._model import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_LENGTH, GLiClass
@@ -41,6 +42,7 @@ __all__ = [
     "DTYPE_NAMES",
     "LONG_TEXT_POLICIES",
     "MISSING_POLICIES",
+    "CpuCapabilities",
     "GLiClass",
     "GLiClassConfig",
     "LogitCache",
@@ -60,6 +62,7 @@ __all__ = [
     "clear_model_cache",
     "column_settings",
     "copy_checkpoint",
+    "cpu_capabilities",
     "flatten_labels",
     "hub_offline",
     "label_paths",

@@ -18,6 +18,7 @@ from ._assembly import EncodedRow, InputAssembler
 from ._cache import LogitCache, row_key
 from ._checkpoint import read_json, read_weights, resolve_checkpoint
 from ._config import GLiClassConfig, check_example_token, parse_config
+from ._cpu import cpu_capabilities, warn_if_slow_on_cpu
 from ._options import (
     check_chunk_aggregation,
     check_device,
@@ -124,9 +125,10 @@ class GLiClass:
         return self._variants[effective]
 
     def __repr__(self) -> str:
+        cpu = f", cpu={str(cpu_capabilities())!r}" if self.device.type == "cpu" else ""
         return (
             f"GLiClass({self.name_or_path!r}, encoder={self.config.encoder_type!r}, "
-            f"scorer={self.config.scorer_type!r}, device={str(self.device)!r}, dtype={str(self.dtype)[6:]!r})"
+            f"scorer={self.config.scorer_type!r}, device={str(self.device)!r}, dtype={str(self.dtype)[6:]!r}{cpu})"
         )
 
     @classmethod
@@ -157,7 +159,10 @@ class GLiClass:
         device : {"auto", "cpu", "cuda", "cuda:N"} or torch.device, default="auto"
             "auto" picks CUDA when available, else the CPU.
         dtype : {"auto", "float32", "bfloat16", "float16", "float64"} or torch.dtype, default="auto"
-            "auto" is float32 on the CPU and bfloat16 on CUDA. float64 is for numerical checks.
+            "auto" is float32 on the CPU (exact scores) and bfloat16 on CUDA. float64 is for numerical
+            checks. bfloat16 on the CPU is faster where the CPU has native bf16 instructions (AVX-512
+            BF16 or AMX) and costs about 1e-3 of score; on other CPUs it is several times slower than
+            float32 and a ``SlowCpuModeWarning`` says so (see "Fast CPU modes" in docs/guide.md).
         max_length : int, default=1024
             Longest input in tokens. It is capped at the encoder's position limit when the encoder has a
             table of absolute positions (BERT-like backbones).
@@ -204,6 +209,7 @@ class GLiClass:
             max_batch_tokens = DEFAULT_MAX_BATCH_TOKENS["cuda" if torch_device.type == "cuda" else "cpu"]
         check_positive_int(max_batch_tokens, "max_batch_tokens")
         torch_dtype = resolve_dtype(dtype, torch_device)
+        warn_if_slow_on_cpu(torch_dtype, torch_device, stacklevel=2)
         source = os.fspath(name_or_path)
         files = resolve_checkpoint(
             name_or_path, revision=revision, local_files_only=local_files_only, cache_dir=cache_dir,

@@ -88,7 +88,8 @@ class ZeroShotClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         first used.
     dtype : {"auto", "float32", "bfloat16", "float16", "float64"}, default="auto"
         "auto" is float32 on the CPU and bfloat16 on CUDA; "fp32", "bf16", "fp16" and "fp64" are
-        accepted too.
+        accepted too. bfloat16 on the CPU pays only with AVX-512 BF16 or AMX ("Fast CPU modes" in the
+        guide).
     max_length : int, default=1024
         Longest input in tokens; texts are shortened from the end (labels never are).
     progress_bar : bool, default=False

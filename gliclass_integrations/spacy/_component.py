@@ -88,7 +88,8 @@ class GLiClassComponent(Pipe):
         None follows spaCy/thinc (``spacy.require_gpu()``); else "cpu", "cuda", "cuda:1", "auto", ...
     dtype : str
         "auto" (float32 on the CPU, bfloat16 on CUDA), "float32", "bfloat16", "float16" or "float64" (or
-        "fp32", "bf16", "fp16", "fp64").
+        "fp32", "bf16", "fp16", "fp64"). bfloat16 on the CPU pays only with AVX-512 BF16 or AMX ("Fast
+        CPU modes" in the guide).
     max_length : int
         Longest model input in tokens; longer texts are shortened, labels never.
     scope : {"doc", "sents"}
