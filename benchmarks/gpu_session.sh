@@ -15,17 +15,20 @@ fi
 export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 
 if [ "${SMOKE:-0}" = 1 ]; then
-    big=small; n=6; tokens=1024; dtype=fp32; labels=1,4; repeat=1
+    big=small; n=6; tokens=1024; dtype=fp32; labels=1,4; repeat=1; parity_shapes=tiny; host_n=256
 else
-    big=mini; n=512; tokens=16384; dtype=bf16; labels=1,16,256; repeat=2
+    big=mini; n=512; tokens=16384; dtype=bf16; labels=1,16,256; repeat=2; parity_shapes=small,edge; host_n=4096
 fi
 
+failed=""
 step() {  # step NAME SECONDS COMMAND...: run with a time limit, keep its output, go on if it fails
-    local name=$1 limit=$2
+    local name=$1 limit=$2 status
     shift 2
     echo "== $name: $*"
     timeout "$limit" "$@" 2>"$OUT/$name.err" | tee "$OUT/$name.md"
-    echo "== $name finished with status $?"
+    status=${PIPESTATUS[0]}
+    echo "== $name finished with status $status"
+    [ "$status" = 0 ] || failed="$failed $name"
 }
 
 python3 - <<'EOF' | tee "$OUT/versions.txt"
@@ -35,14 +38,27 @@ name = torch.cuda.get_device_name() if torch.cuda.is_available() else "no CUDA"
 print(name, "torch", torch.__version__, "transformers", transformers.__version__, "gliclass", version("gliclass"))
 EOF
 
+# 0. Scores first: float32 on the GPU against the CPU (1e-4), bfloat16 against CPU float32 (2e-2).
+step parity 60 python3 benchmarks/gpu_parity.py --shapes "$parity_shapes" --n 32
+# 0a. The CUDA tests (bf16/fp16 against float32, a real out-of-memory split, flash-attn choice), if pytest is here.
+if python3 -c "import pytest" 2>/dev/null; then
+    step gpu-tests 90 python3 -m pytest -q -p no:cacheprovider -m gpu tests/core/test_gpu.py
+fi
+# 0b. The host side alone: preparation rates, and overlap with a fixed-time stand-in network.
+step host-pipeline 45 python3 benchmarks/host_pipeline.py --n "$host_n" --repeat "$repeat"
 # 1. The DeBERTa attention alone: transformers' eager against the fused default.
 step attention 60 python3 benchmarks/attention.py --shapes "$big" --dtype "$dtype" --tokens "$tokens" --repeat 5
 # 2. Side by side with the reference, mixed lengths: mini with both attentions, then edge and ultra.
-step throughput-mini 180 python3 benchmarks/throughput.py --shapes "$big" --dtype "$dtype" --lengths mixed \
+step throughput-mini 150 python3 benchmarks/throughput.py --shapes "$big" --dtype "$dtype" --lengths mixed \
     --labels "$labels" --n "$n" --repeat "$repeat" --variants fp32,eager --json "$OUT/throughput-mini.jsonl"
 if [ "${SMOKE:-0}" != 1 ]; then
     step throughput-edge 100 python3 benchmarks/throughput.py --shapes edge --dtype bf16 --lengths mixed \
         --labels "$labels" --n "$n" --repeat "$repeat" --json "$OUT/throughput-edge.jsonl"
-    step throughput-ultra 120 python3 benchmarks/throughput.py --shapes ultra --dtype bf16 --lengths mixed \
+    step throughput-ultra 100 python3 benchmarks/throughput.py --shapes ultra --dtype bf16 --lengths mixed \
         --labels "$labels" --n 256 --repeat 1 --json "$OUT/throughput-ultra.jsonl"
 fi
+if [ -n "$failed" ]; then
+    echo "== failed steps:$failed"
+    exit 1
+fi
+echo "== every step finished with status 0"

@@ -19,7 +19,8 @@ threshold 0.5, its default ``batch_size=8``, as users run it) and ``GLiClass.cla
 batches), checks that the scores agree (reference at batch size 1, against ours; fp32 within 1e-4,
 bf16 within 2e-2), and prints samples/s of both, the ratio, and our model FLOPs utilisation (MFU:
 encoder FLOPs of the real tokens per second, over the device's peak; on the CPU the peak is a
-measured fp32 matrix product).
+measured fp32 matrix product). The last column is the host's preparation rate (tokenization and input
+assembly of the same texts, one thread), to set beside the device's rate.
 
 CPU variants of our engine (``--variants``): fp32 (default), int8 (dynamic int8 Linear layers through
 the deprecated ``torch.ao.quantization.quantize_dynamic``), int8-torchao (the encoder's Linear layers
@@ -316,8 +317,9 @@ def main(argv=None) -> int:
     print(f"# device: {device_name}, torch {torch.__version__}, threads {torch.get_num_threads()}, dtype {dtype}, "
           f"peak for MFU {peak / 1e12:.3g} TFLOP/s")
     out = args.json.open("w") if args.json else None
-    print("| shape | variant | text tokens | labels | reference/s | ours/s | ratio | MFU | max abs diff | CPU share |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| shape | variant | text tokens | labels | reference/s | ours/s | ratio | MFU | max abs diff | CPU share "
+          "| host prep/s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for shape in args.shapes.split(","):
         with tempfile.TemporaryDirectory() as folder:
             run_shape(shape, Path(folder), args, device, dtype, peak, out)
@@ -351,7 +353,10 @@ def run_cell(shape, pipeline, variants: dict, texts, labels, args, device, peak)
     from gliclass_integrations.core._requests import build_request
 
     base = next(iter(variants.values()))
-    tokens = [len(row.ids) for row in base.assembler.encode(build_request(texts, labels).rows)]
+    request = build_request(texts, labels)
+    tokens = [len(row.ids) for row in base.encode(request)]
+    # Host preparation alone (tokenization and assembly, one thread), to set beside the device's rate.
+    prepare = min(timed(torch.device("cpu"), base.encode, request) for _ in range(args.repeat))
     flops = sum(encoder_flops(base.network.encoder_model.config, count) for count in tokens)
     calls = {name: (model.classify, dict(threshold=0.5)) for name, model in variants.items()}
     if pipeline is not None:
@@ -377,6 +382,7 @@ def run_cell(shape, pipeline, variants: dict, texts, labels, args, device, peak)
             ours_per_s=len(texts) / best[name], mfu=flops / best[name] / peak,
             max_abs_diff_vs_reference=_max_diff(scores[name], expected),
             max_abs_diff_vs_fp32=_max_diff(scores[name], fp32), cpu_share=cpu_share,
+            host_prepare_per_s=len(texts) / prepare,
         ))
     return rows
 
@@ -398,7 +404,8 @@ def report(row: dict, dtype: str, out) -> None:
     ref_text = f"{ref:.1f}" if ref else "-"
     ratio = f"{ours / ref:.2f}×" if ref else "-"
     print(f"| {row['shape']} | {row['variant']} | {row['text_tokens']} | {row['labels']} | {ref_text} | {ours:.1f} | "
-          f"{ratio} | {100 * row['mfu']:.1f} % | {diff_text} | {row['cpu_share']:.2f} |", flush=True)
+          f"{ratio} | {100 * row['mfu']:.1f} % | {diff_text} | {row['cpu_share']:.2f} | "
+          f"{row['host_prepare_per_s']:,.0f} |", flush=True)
     if out:
         out.write(json.dumps(row) + "\n")
         out.flush()

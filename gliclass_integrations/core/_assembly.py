@@ -91,7 +91,8 @@ class InputAssembler:
     # -- tokenization, piece by piece (the label block and examples once per distinct value) ----------
 
     def _pieces_one_by_one(self, rows: Sequence[RowRequest]) -> list[RowPieces]:
-        heads = self.tokenizer.encode_pieces([self._head_triple(row) for row in rows])
+        boundaries = [len(row.lead) + (len(row.prompt) if self.prompt_first else 0) for row in rows]
+        heads = self.tokenizer.encode_pieces([self._head_triple(row) for row in rows], boundaries)
         prompts: dict[tuple[str, bool], list[int]] = {}
         if not self.prompt_first:
             wanted = sorted({(row.prompt, bool(row.examples)) for row in rows if row.prompt})
@@ -99,12 +100,11 @@ class InputAssembler:
             prompts = {key: piece.ids for key, piece in zip(wanted, encoded)}
         result = []
         for row, head in zip(rows, heads):
-            boundary = len(row.lead) + (len(row.prompt) if self.prompt_first else 0)
             result.append(
                 RowPieces(
                     labels=self._label_block(row.labels),
                     head=head.ids,
-                    protected=_tokens_before(head.offsets, boundary),
+                    protected=head.protected,
                     prompt=prompts.get((row.prompt, bool(row.examples)), []),
                     examples=self._examples(row.examples),
                 )

@@ -62,6 +62,18 @@ class LogitCache:
             self.hits += 1
             return value.copy()
 
+    def recheck(self, key: bytes) -> np.ndarray | None:
+        """Look up again a key whose ``get`` missed: if it was stored since (by work that ran while this
+        lookup's rows were prepared), the miss counts as a hit. Nothing is counted when it is still absent."""
+        with self._lock:
+            value = self._entries.get(key)
+            if value is None:
+                return None
+            self._entries.move_to_end(key)
+            self.misses -= 1
+            self.hits += 1
+            return value.copy()
+
     def put(self, key: bytes, logits: np.ndarray) -> None:
         value = np.array(logits, copy=True)
         size = value.nbytes + _ENTRY_OVERHEAD

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
 
 import numpy as np
 import torch
 
 from ._assembly import EncodedRow
 from ._network import Batch, GLiClassNetwork
+from ._pipeline import AheadOfTime
+
+Tag = TypeVar("Tag")
 
 
 def plan_batches(lengths: Sequence[int], *, batch_size: int | None, max_batch_tokens: int) -> list[list[int]]:
@@ -40,7 +44,8 @@ def padded_tokens(rows: Sequence[EncodedRow]) -> int:
 
 
 def collate(rows: Sequence[EncodedRow], pad_id: int, device: torch.device) -> Batch:
-    """Pad a batch's rows into tensors (built on the host, moved to the device once)."""
+    """Pad a batch's rows into tensors, built on the host and sent to the device once (from pinned memory,
+    without waiting, on CUDA)."""
     length = max(len(row.ids) for row in rows)
     n_labels = max(len(row.label_positions) for row in rows)
     input_ids = np.full((len(rows), length), pad_id, dtype=np.int64)
@@ -48,9 +53,11 @@ def collate(rows: Sequence[EncodedRow], pad_id: int, device: torch.device) -> Ba
     for i, row in enumerate(rows):
         input_ids[i, : len(row.ids)] = row.ids
         label_positions[i, : len(row.label_positions)] = row.label_positions
+    pinned = device.type == "cuda"
 
     def tensor(array: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(array).to(device, non_blocking=True)
+        host = torch.from_numpy(array)
+        return (host.pin_memory() if pinned else host).to(device, non_blocking=True)
 
     return Batch(
         input_ids=tensor(input_ids),
@@ -60,6 +67,21 @@ def collate(rows: Sequence[EncodedRow], pad_id: int, device: torch.device) -> Ba
         sep_positions=tensor(np.array([row.sep_position for row in rows], dtype=np.int64)),
         has_examples=tensor(np.array([row.has_examples for row in rows], dtype=bool)),
     )
+
+
+class Launched:
+    """A batch whose logits are computed (or, on CUDA, queued) on the device and not yet read back."""
+
+    def __init__(self, rows: Sequence[EncodedRow], logits: torch.Tensor) -> None:
+        self.rows = rows
+        self.logits = logits
+
+    def read(self) -> list[np.ndarray]:
+        """Each row's logits on the host (one transfer for the batch; on CUDA it waits for this batch only
+        as far as the stream has got)."""
+        host_dtype = torch.float64 if self.logits.dtype == torch.float64 else torch.float32
+        host = self.logits.to(host_dtype).cpu().numpy()
+        return [host[slot, : len(row.label_positions)].copy() for slot, row in enumerate(self.rows)]
 
 
 class BatchRunner:
@@ -77,11 +99,19 @@ class BatchRunner:
 
     def run(self, rows: Sequence[EncodedRow]) -> list[np.ndarray]:
         """Logits of each row (one value per label), in the order of ``rows``."""
+        return [logits for launched in self.launch(rows) for logits in launched.read()]
+
+    def collate(self, rows: Sequence[EncodedRow]) -> Batch:
+        return collate(rows, self.pad_id, self.device)
+
+    def launch(self, rows: Sequence[EncodedRow], batch: Batch | None = None) -> list[Launched]:
+        """The batch sent to the network (split into parts if the device runs out of memory), not read back.
+        ``batch``: the rows already collated."""
         tokens = padded_tokens(rows)
         if len(rows) > 1 and self.token_limit is not None and tokens > self.token_limit:
             return self._halves(rows)
         try:
-            return self._forward(rows)
+            return [Launched(rows, self.network(batch if batch is not None else self.collate(rows)))]
         except torch.cuda.OutOfMemoryError:  # the same class as torch.OutOfMemoryError (torch >= 2.5)
             if len(rows) == 1:
                 raise
@@ -89,15 +119,9 @@ class BatchRunner:
         self._lower_limit(tokens, len(rows))
         return self._halves(rows)
 
-    def _forward(self, rows: Sequence[EncodedRow]) -> list[np.ndarray]:
-        logits = self.network(collate(rows, self.pad_id, self.device))
-        host_dtype = torch.float64 if logits.dtype == torch.float64 else torch.float32
-        host = logits.to(host_dtype).cpu().numpy()  # one transfer per batch
-        return [host[slot, : len(row.label_positions)].copy() for slot, row in enumerate(rows)]
-
-    def _halves(self, rows: Sequence[EncodedRow]) -> list[np.ndarray]:
+    def _halves(self, rows: Sequence[EncodedRow]) -> list[Launched]:
         middle = len(rows) // 2
-        return self.run(rows[:middle]) + self.run(rows[middle:])
+        return self.launch(rows[:middle]) + self.launch(rows[middle:])
 
     def _lower_limit(self, tokens: int, n_rows: int) -> None:
         if self.token_limit is None:
@@ -124,12 +148,107 @@ def run_batches(
 
     Float32, or float64 when the network runs in float64.
     """
-    results: list[np.ndarray | None] = [None] * len(rows)
-    plan = plan_batches([len(row.ids) for row in rows], batch_size=batch_size, max_batch_tokens=max_batch_tokens)
-    with torch.inference_mode():
-        for indices in plan:
-            for index, logits in zip(indices, runner.run([rows[i] for i in indices])):
-                results[index] = logits
-            if on_batch is not None:
-                on_batch(len(indices))
-    return results  # type: ignore[return-value]
+    groups = stream_batches(runner, iter([(None, rows)]), batch_size=batch_size, max_batch_tokens=max_batch_tokens,
+                            on_batch=on_batch)
+    return next(groups)[1]
+
+
+def stream_batches(
+    runner: BatchRunner,
+    groups: Iterator[tuple[Tag, Sequence[EncodedRow]]],
+    *,
+    batch_size: int | None,
+    max_batch_tokens: int,
+    on_batch: Callable[[int], None] | None = None,
+) -> Iterator[tuple[Tag, list[np.ndarray]]]:
+    """Each group's logits (one array per row, in the group's order), group after group.
+
+    Each group's rows are sorted by length into batches. Batches are collated on a host thread ahead of
+    the network, and each is read back only after the next one (of the same group or the next) has been
+    launched: on CUDA the device always has queued work, even while the host finishes one group and takes
+    the next from ``groups``.
+    """
+    collator = _Collator(runner)
+    waiting: tuple[_Group, list[int], list[Launched]] | None = None
+    with torch.inference_mode(), collator:
+        for tag, rows in groups:
+            group = _Group(tag, rows, batch_size, max_batch_tokens)
+            for indices, batch in collator.batches(group):
+                launched = runner.launch(batch.rows, batch.tensors)
+                if waiting is not None:
+                    done = waiting[0].read(*waiting[1:], on_batch)
+                    if done is not None:
+                        yield done
+                waiting = (group, indices, launched)
+            if not group.plan:
+                if waiting is not None:  # keep the order of groups
+                    done = waiting[0].read(*waiting[1:], on_batch)
+                    waiting = None
+                    if done is not None:
+                        yield done
+                yield tag, []
+        if waiting is not None:
+            done = waiting[0].read(*waiting[1:], on_batch)
+            if done is not None:
+                yield done
+
+
+class _Group:
+    """One group's rows, its batches, and the logits read back so far."""
+
+    def __init__(self, tag, rows: Sequence[EncodedRow], batch_size: int | None, max_batch_tokens: int) -> None:
+        self.tag = tag
+        self.rows = rows
+        self.plan = plan_batches([len(row.ids) for row in rows], batch_size=batch_size,
+                                 max_batch_tokens=max_batch_tokens)
+        self.results: list[np.ndarray | None] = [None] * len(rows)
+        self.unread = len(self.plan)
+
+    def read(self, indices: list[int], launched: list[Launched], on_batch) -> tuple | None:
+        """Store one batch's logits; the group's tag and logits once its last batch is read."""
+        logits = [row_logits for part in launched for row_logits in part.read()]
+        for index, row_logits in zip(indices, logits):
+            self.results[index] = row_logits
+        if on_batch is not None:
+            on_batch(len(indices))
+        self.unread -= 1
+        return (self.tag, self.results) if self.unread == 0 else None
+
+
+class _Collated:
+    def __init__(self, rows: list[EncodedRow], tensors: Batch) -> None:
+        self.rows = rows
+        self.tensors = tensors
+
+
+class _Collator:
+    """Collates a group's batches on one host thread, up to two ahead of the network."""
+
+    def __init__(self, runner: BatchRunner) -> None:
+        self.runner = runner
+        self.ahead: AheadOfTime | None = None
+
+    def batches(self, group: _Group) -> Iterator[tuple[list[int], _Collated]]:
+        def collated(indices: list[int]) -> _Collated:
+            rows = [group.rows[i] for i in indices]
+            return _Collated(rows, self.runner.collate(rows))
+
+        if len(group.plan) <= 1:
+            yield from ((indices, collated(indices)) for indices in group.plan)
+            return
+        self.ahead = AheadOfTime(collated, group.plan, workers=1, ahead=2, name="gliclass-collate")
+        try:
+            yield from zip(group.plan, self.ahead)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.ahead is not None:
+            self.ahead.close()
+            self.ahead = None
+
+    def __enter__(self) -> _Collator:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()

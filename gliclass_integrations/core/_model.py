@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
@@ -27,6 +28,7 @@ from ._options import (
     check_positive_int,
     check_threshold,
 )
+from ._pipeline import ahead_of_time, default_workers
 from ._requests import Request, RowNames, build_request
 from ._scores import nested_scores, predictions, probabilities
 
@@ -37,6 +39,12 @@ DEFAULT_MAX_LENGTH = 1024
 DEFAULT_MAX_BATCH_TOKENS = {"cuda": 16384, "cpu": 1024}
 DEFAULT_CHUNK_SIZE = 1024
 """Texts a stream reads (and sorts by length for batching) at a time."""
+PREPARED_ROWS = 1024
+"""Most texts of one call sorted by length and batched together. Texts are prepared (tokenized and
+assembled) on host threads in pieces of ``PIECE_ROWS``; the network takes every piece that is ready, up
+to this many texts, so it starts after the first piece and is never kept waiting for a whole part."""
+PIECE_ROWS = 128
+"""Texts prepared together on one host thread."""
 
 
 class GLiClass:
@@ -64,6 +72,8 @@ class GLiClass:
         Most tokens (rows × longest row) per forward pass.
     attn_implementation : str or None
         The encoder attention asked for at loading (None: the default).
+    num_workers : int
+        Host threads that prepare inputs (tokenization and assembly) ahead of the network.
 
     Examples
     --------
@@ -75,7 +85,7 @@ class GLiClass:
     def __init__(self, network, assembler: InputAssembler, *, device, dtype, name_or_path: str,
                  revision: str | None, batch_size: int | None, max_batch_tokens: int,
                  position_limit: int | None = None, checkpoint_version: str = "",
-                 attn_implementation: str | None = None) -> None:
+                 attn_implementation: str | None = None, num_workers: int | None = None) -> None:
         self.network = network
         self.assembler = assembler
         self.config: GLiClassConfig = network.config
@@ -88,6 +98,7 @@ class GLiClass:
         self.position_limit = position_limit
         self.checkpoint_version = checkpoint_version
         self.attn_implementation = attn_implementation
+        self.num_workers = num_workers or default_workers()
         self._variants: dict[int, GLiClass] = {}
 
     @property
@@ -146,6 +157,7 @@ class GLiClass:
         batch_size: int | None = None,
         max_batch_tokens: int | None = None,
         attn_implementation: str | None = None,
+        num_workers: int | None = None,
     ) -> GLiClass:
         """Load a GLiClass checkpoint from a local directory or the Hugging Face hub.
 
@@ -185,6 +197,10 @@ class GLiClass:
             in 16-bit when it is installed and the encoder supports it (ModernBERT). DeBERTa encoders
             run a fused path of this package for None and "sdpa" (transformers has only an eager one);
             "eager" gives transformers' own implementation, for comparison.
+        num_workers : int, optional
+            Host threads that prepare inputs (tokenization and assembly) while the network runs: a call's
+            texts are prepared in parts of 1024 (a stream's, chunk by chunk), each part ahead of the
+            network. Default: one per available CPU core, at most 8. Results do not depend on it.
 
         Returns
         -------
@@ -204,6 +220,7 @@ class GLiClass:
         check_positive_int(max_length, "max_length")
         check_attn_implementation(attn_implementation)
         check_positive_int(batch_size, "batch_size", optional=True)
+        check_positive_int(num_workers, "num_workers", optional=True)
         torch_device = resolve_device(device)
         if max_batch_tokens is None:
             max_batch_tokens = DEFAULT_MAX_BATCH_TOKENS["cuda" if torch_device.type == "cuda" else "cpu"]
@@ -250,7 +267,7 @@ class GLiClass:
             network, assembler, device=torch_device, dtype=torch_dtype, name_or_path=source,
             revision=files.revision, batch_size=batch_size, max_batch_tokens=max_batch_tokens,
             position_limit=limit, checkpoint_version=files.revision or _file_versions(files.weights),
-            attn_implementation=attn_implementation,
+            attn_implementation=attn_implementation, num_workers=num_workers,
         )
 
     # -- scoring ------------------------------------------------------------------------------------
@@ -433,8 +450,9 @@ long_texts, chunk_aggregation, row_names
         """Raw label logits of a stream of texts, one array per text, in input order.
 
         ``texts`` is read lazily, ``chunk_size`` texts at a time; each chunk is sorted by length,
-        batched and scored before the next one is read, so memory depends on ``chunk_size`` and
-        ``max_batch_tokens``, not on the number of texts. Errors and warnings name a text by its
+        batched and scored while the next one is read and prepared on a host thread (never more than
+        one chunk ahead), so memory depends on ``chunk_size`` and ``max_batch_tokens``, not on the
+        number of texts. Errors and warnings name a text by its
         position in the whole stream; texts shortened anywhere in the stream are reported once, in one
         warning, when the stream ends.
 
@@ -555,69 +573,123 @@ missing, long_texts, chunk_aggregation, row_names
         report: ShorteningReport, *, cache: LogitCache | None = None,
     ) -> list[np.ndarray]:
         """Logits of every row: NaN for missing texts; with a cache, only the rows it lacks run, each distinct
-        input once."""
+        input once.
+
+        Rows are prepared (cache lookups, tokenization and assembly) in pieces on host threads while the
+        network runs; each time the network is free it takes the pieces that are ready (at least one, at
+        most ``PREPARED_ROWS`` rows), sorted by length into batches.
+        """
         check_positive_int(batch_size, "batch_size", optional=True)
-        results: list[np.ndarray | None] = [None] * len(request.rows)
-        for index in request.missing:
-            results[index] = np.full(len(request.rows[index].labels), np.nan, dtype=self._host_dtype)
-        present = [i for i in range(len(request.rows)) if i not in request.missing]
-        if progress is not None and request.missing:
-            progress.update(len(request.missing))
-        if cache is None:
-            todo = present
-        else:
-            keys = {i: row_key(self.fingerprint, request.rows[i], mode.key) for i in present}
-            first_miss: dict[bytes, int] = {}
-            for i in present:
-                results[i] = cache.get(keys[i])
-                if results[i] is None:
-                    first_miss.setdefault(keys[i], i)
-            if progress is not None:
-                progress.update(len(present) - len(first_miss))
-            todo = list(first_miss.values())
-        fresh = self._compute(request, todo, batch_size, runner, progress, mode, report)
-        for index, logits in zip(todo, fresh):
-            results[index] = logits
-            if cache is not None:
-                cache.put(keys[index], logits)
-        if cache is not None:  # rows that repeat a computed input take a copy of its logits
-            computed = {keys[index]: logits for index, logits in zip(todo, fresh)}
-            for i in present:
-                if results[i] is None:
-                    results[i] = computed[keys[i]].copy()
-        return results  # type: ignore[return-value]
+        pieces = [range(start, min(start + PIECE_ROWS, len(request.rows)))
+                  for start in range(0, len(request.rows), PIECE_ROWS)]
+        prepared = self._prepared(lambda rows: self._prepare(request, rows, mode, cache), pieces,
+                                  ahead=max(2, PREPARED_ROWS // PIECE_ROWS) + self.num_workers)
+        in_flight = _InFlight()
 
-    def _compute(
-        self, request: Request, todo: list[int], batch_size: int | None, runner, progress, mode: LongTextMode,
-        report: ShorteningReport,
-    ) -> list[np.ndarray]:
-        """Logits of the rows ``todo``: every window of every text in sorted batches, then each text's windows
-        combined."""
-        from ._engine import run_batches
+        def groups():
+            for piece in prepared:
+                group = [piece]
+                while (sum(len(part.rows) for part in group) + PIECE_ROWS <= PREPARED_ROWS
+                       and getattr(prepared, "next_is_ready", lambda: False)()):
+                    group.append(next(prepared))
+                part = _merged(group)
+                yield part, self._before_network(part, progress, mode, report, cache, in_flight)
 
-        if not todo:
-            return []
-        names = request.names.subset(todo)
-        rows = [request.rows[i] for i in todo]
-        if mode.chunk:
-            windows = self.assembler.encode_windows(rows, names=names)
-        else:
-            windows = [[row] for row in self.assembler.encode(rows, names=names)]
-        report.add(windows, names)
-        flat = [window for text_windows in windows for window in text_windows]
+        results: list[np.ndarray] = []
+        with contextlib.closing(prepared):
+            for part, logits in self._network_runs(groups(), runner, batch_size, progress, mode):
+                results += self._after_network(part, logits, progress, mode, cache, in_flight)
+        return results
+
+    def _network_runs(self, groups, runner, batch_size, progress, mode: LongTextMode):
+        from ._engine import stream_batches
+
         counting_texts = progress is not None and not mode.chunk  # a batch of windows is not a batch of texts
-        logits = run_batches(
-            runner, flat, batch_size=batch_size or self.batch_size, max_batch_tokens=self.max_batch_tokens,
+        return stream_batches(
+            runner, groups, batch_size=batch_size or self.batch_size, max_batch_tokens=self.max_batch_tokens,
             on_batch=progress.update if counting_texts else None,
         )
+
+    def _prepared(self, prepare, items: Iterable, ahead: int | None = None) -> Iterator:
+        """``prepare(item)`` for each item, in order: inline for a list of one, else on host threads ahead of
+        the consumer (at most ``ahead`` items in flight). Close the result when stopping early."""
+        if isinstance(items, list) and len(items) <= 1:
+            return (prepare(item) for item in items)
+        return ahead_of_time(prepare, items, workers=self.num_workers, ahead=ahead)
+
+    def _prepare(self, request: Request, rows: Sequence[int], mode: LongTextMode, cache: LogitCache | None) -> _Part:
+        """Everything before the network for some rows of a request; safe on any thread."""
+        part = _Part(request, list(rows))
+        present = [i for i in part.rows if i not in request.missing]
+        if cache is None:
+            part.todo = present
+        else:
+            part.keys = {i: row_key(self.fingerprint, request.rows[i], mode.key) for i in present}
+            first_miss: dict[bytes, int] = {}
+            for i in present:
+                hit = cache.get(part.keys[i])
+                if hit is None:
+                    first_miss.setdefault(part.keys[i], i)
+                else:
+                    part.ready[i] = hit
+            part.todo = list(first_miss.values())
+            part.first_of = first_miss
+        part.names = request.names.subset(part.todo)
+        todo_rows = [request.rows[i] for i in part.todo]
+        if mode.chunk:
+            part.windows = self.assembler.encode_windows(todo_rows, names=part.names)
+        else:
+            part.windows = [[row] for row in self.assembler.encode(todo_rows, names=part.names)]
+        return part
+
+    def _before_network(self, part: _Part, progress, mode: LongTextMode, report: ShorteningReport,
+                        cache: LogitCache | None, in_flight: _InFlight) -> list[EncodedRow]:
+        """A prepared part's last checks on the caller's thread, just before its rows go to the network:
+        inputs computed since it was prepared, or being computed for an earlier part, are not run again.
+        Returns the rows to run."""
+        request = part.request
+        for index in part.rows:
+            if index in request.missing:
+                part.ready[index] = np.full(len(request.rows[index].labels), np.nan, dtype=self._host_dtype)
+        if progress is not None:  # missing texts, cache hits, and repeats of an input the part computes
+            progress.update(len(part.rows) - len(part.todo))
+        if cache is not None:
+            late = {i: cache.recheck(part.keys[i]) for i in part.todo}
+            part.ready.update((i, logits) for i, logits in late.items() if logits is not None)
+            borrowed = [i for i in part.todo if late[i] is None and in_flight.computing(part.keys[i])]
+            part.borrowed = {i: part.keys[i] for i in borrowed}
+            kept = [k for k, i in enumerate(part.todo) if late[i] is None and i not in part.borrowed]
+            if len(kept) < len(part.todo):
+                part.todo = [part.todo[k] for k in kept]
+                part.windows = [part.windows[k] for k in kept]
+                part.names = request.names.subset(part.todo)
+            if progress is not None:
+                progress.update(len(late) - len(kept))
+            in_flight.start(part.keys[i] for i in part.todo)
+        report.add(part.windows, part.names)
+        return [window for text_windows in part.windows for window in text_windows]
+
+    def _after_network(self, part: _Part, logits: list[np.ndarray], progress, mode: LongTextMode,
+                       cache: LogitCache | None, in_flight: _InFlight) -> list[np.ndarray]:
+        """Every row's logits in order, once the network has run the part's rows (and the cache filled)."""
         if progress is not None and mode.chunk:
-            progress.update(len(todo))
-        combined, start = [], 0
-        for text_windows in windows:
-            part = logits[start : start + len(text_windows)]
+            progress.update(len(part.todo))
+        start = 0
+        for index, text_windows in zip(part.todo, part.windows):
+            windows = logits[start : start + len(text_windows)]
             start += len(text_windows)
-            combined.append(part[0] if len(part) == 1 else mode.combine(part))
-        return combined
+            part.ready[index] = windows[0] if len(windows) == 1 else mode.combine(windows)
+            if cache is not None:
+                cache.put(part.keys[index], part.ready[index])
+                in_flight.finish(part.keys[index], part.ready[index])
+        for index, key in part.borrowed.items():
+            part.ready[index] = in_flight.take(key)
+        results = []
+        for i in part.rows:
+            if i not in part.ready:  # a row that repeats an input computed for another row of the part
+                part.ready[i] = part.ready[part.first_of[part.keys[i]]].copy()
+            results.append(part.ready[i])
+        return results
 
     @property
     def _host_dtype(self) -> type:
@@ -648,16 +720,28 @@ missing, long_texts, chunk_aggregation, row_names
         runner = self._runner()  # one per stream: an out-of-memory split carries over to later chunks
         progress = _progress(None) if progress_bar else None
         report = ShorteningReport(self.max_length)
-        position = 0
-        try:
+
+        def chunks():  # read on the consumer's thread: the caller's iterable may be tied to it
+            position = 0
             while chunk := list(islice(iterator, chunk_size)):
-                names = RowNames(row_names, offset=position)
-                request = build_request(chunk, labels, names=names, **options)
+                yield chunk, position
                 position += len(chunk)
-                del chunk
-                for row in self._run(request, batch_size, runner, progress, mode, report, cache=cache):
-                    yield row if transform is None else transform(row)
+
+        def prepare(item) -> _Part:
+            chunk, position = item
+            request = build_request(chunk, labels, names=RowNames(row_names, offset=position), **options)
+            return self._prepare(request, range(len(request.rows)), mode, cache)
+
+        parts = self._prepared(prepare, chunks(), ahead=2)  # memory: the chunk being scored and the next one
+        in_flight = _InFlight()
+        try:
+            for part in parts:
+                rows = self._before_network(part, progress, mode, report, cache, in_flight)
+                for _, logits in self._network_runs(iter([(part, rows)]), runner, batch_size, progress, mode):
+                    for row in self._after_network(part, logits, progress, mode, cache, in_flight):
+                        yield row if transform is None else transform(row)
         finally:
+            parts.close()  # the chunk being prepared ahead is dropped and its thread joined
             if progress is not None:
                 progress.close()
             report.warn(stacklevel=2)  # the line that drives the stream
@@ -669,6 +753,75 @@ missing, long_texts, chunk_aggregation, row_names
         if not rows:
             return np.zeros((0, len(request.shared_labels)), dtype=np.float32)
         return np.stack(rows)
+
+
+@dataclass(eq=False)
+class _Part:
+    """Some rows of a request, prepared for the network: results already known, and the encoded rest."""
+
+    request: Request
+    rows: list[int]
+    ready: dict[int, np.ndarray] = field(default_factory=dict)  # missing (NaN) and cache hits, then all
+    keys: dict[int, bytes] = field(default_factory=dict)  # cache keys of present rows (with a cache)
+    first_of: dict[bytes, int] = field(default_factory=dict)  # the row that computes each distinct input
+    todo: list[int] = field(default_factory=list)  # rows the network runs
+    names: RowNames = field(default_factory=RowNames)
+    windows: list[list[EncodedRow]] = field(default_factory=list)  # each todo row's encoded windows
+    borrowed: dict[int, bytes] = field(default_factory=dict)  # rows whose input an earlier part computes
+
+
+class _InFlight:
+    """Cache keys being computed for parts whose batches are on their way through the network, so that a
+    later part does not run them again; their logits are kept until that part takes them."""
+
+    def __init__(self) -> None:
+        self._computing: set[bytes] = set()
+        self._wanted: dict[bytes, int] = {}
+        self._done: dict[bytes, np.ndarray] = {}
+
+    def computing(self, key: bytes) -> bool:
+        """Whether an earlier part computes ``key``; if so, the caller will ``take`` it."""
+        if key in self._computing or key in self._done:
+            self._wanted[key] = self._wanted.get(key, 0) + 1
+            return True
+        return False
+
+    def start(self, keys: Iterable[bytes]) -> None:
+        self._computing.update(keys)
+
+    def finish(self, key: bytes, logits: np.ndarray) -> None:
+        self._computing.discard(key)
+        if key in self._wanted:
+            self._done[key] = logits
+
+    def take(self, key: bytes) -> np.ndarray:
+        self._wanted[key] -= 1
+        logits = self._done[key] if self._wanted[key] else self._done.pop(key)
+        if not self._wanted[key]:
+            del self._wanted[key]
+        return logits.copy()
+
+
+def _merged(parts: list[_Part]) -> _Part:
+    """Consecutive prepared parts of one request as one: an input that several of them miss in the cache
+    runs once."""
+    if len(parts) == 1:
+        return parts[0]
+    merged = _Part(parts[0].request, [])
+    for part in parts:
+        merged.rows += part.rows
+        merged.ready.update(part.ready)
+        merged.keys.update(part.keys)
+        for index, windows in zip(part.todo, part.windows):
+            key = part.keys.get(index)
+            if key is not None and key in merged.first_of:
+                continue  # a repeat of an input an earlier part computes
+            if key is not None:
+                merged.first_of[key] = index
+            merged.todo.append(index)
+            merged.windows.append(windows)
+    merged.names = merged.request.names.subset(merged.todo)
+    return merged
 
 
 @dataclass(frozen=True)

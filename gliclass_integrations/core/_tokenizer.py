@@ -34,10 +34,10 @@ SENTINELS = {
 
 @dataclass(frozen=True)
 class Piece:
-    """Token ids of one stretch of caller content, with each token's character span in it."""
+    """Token ids of one stretch of caller content, and how many of them start before a given character."""
 
     ids: list[int]
-    offsets: list[tuple[int, int]]
+    protected: int = 0
 
 
 class ReservedSequenceError(ValueError):
@@ -87,6 +87,8 @@ class StructuralTokenizer:
         self._backend = Tokenizer.from_str(json.dumps(spec))
         self._backend.no_truncation()
         self._backend.no_padding()
+        # The same ids without character offsets, which most pieces do not need (tokenizers >= 0.20).
+        self._encode_batch_without_offsets = getattr(self._backend, "encode_batch_fast", self._backend.encode_batch)
         self._structure_ids = frozenset(self.ids.values())
         self.prefix, self.suffix = self._special_tokens_around()
         pad_id = hf_tokenizer.pad_token_id
@@ -115,31 +117,49 @@ class StructuralTokenizer:
         at = ids.index(self.label_id)
         return ids[:at], ids[at + 1 :]
 
-    def encode_pieces(self, pieces: Sequence[tuple[str | None, str, str | None]]) -> list[Piece]:
+    def encode_pieces(
+        self, pieces: Sequence[tuple[str | None, str, str | None]], boundaries: Sequence[int] | None = None
+    ) -> list[Piece]:
         """Encode ``(left, content, right)`` triples as the content is encoded between those neighbours.
 
         ``left`` and ``right`` name the structure token next to the content, or are ``None`` at the
-        ends of the sequence. The neighbours themselves are not part of the result.
+        ends of the sequence. The neighbours themselves are not part of the result. With
+        ``boundaries`` (one character index into each content), each piece also counts the tokens that
+        start before its boundary; without, character offsets are not computed at all.
         """
         strings = [SENTINELS[left] + text if left else text for left, text, _ in pieces]
         strings = [string + SENTINELS[right] if right else string for string, (_, _, right) in zip(strings, pieces)]
-        encodings = self._backend.encode_batch(strings, add_special_tokens=False)
+        with_offsets = boundaries is not None and any(boundaries)
+        encode = self._backend.encode_batch if with_offsets else self._encode_batch_without_offsets
+        encodings = encode(strings, add_special_tokens=False)
         result = []
-        for (left, text, right), encoding in zip(pieces, encodings):
-            ids, offsets = encoding.ids, encoding.offsets
-            start, stop = (1 if left else 0), (len(ids) - 1 if right else len(ids))
+        for index, ((left, text, right), encoding) in enumerate(zip(pieces, encodings)):
+            ids = encoding.ids
             if (left and ids[0] != self.ids[left]) or (right and ids[-1] != self.ids[right]):
                 raise ReservedSequenceError(f"unexpected tokenization around {text[:40]!r}")
-            ids = ids[start:stop]
-            shift = len(SENTINELS[left]) if left else 0
+            ids = ids[1 if left else 0 : len(ids) - 1 if right else len(ids)]
             if self._structure_ids.intersection(ids):
                 raise ReservedSequenceError(_reserved_message(text))
-            result.append(Piece(ids, [(a - shift, b - shift) for a, b in offsets[start:stop]]))
+            protected = 0
+            if with_offsets and boundaries[index]:
+                shift = len(SENTINELS[left]) if left else 0
+                protected = _starting_before(encoding.offsets[1 if left else 0 :], boundaries[index] + shift, len(ids))
+            result.append(Piece(ids, protected))
         return result
 
     def encode_whole(self, strings: Sequence[str]) -> list[tuple[list[int], list[tuple[int, int]]]]:
         """Encode whole sequences (structure given as sentinels) without special tokens."""
         return [(e.ids, e.offsets) for e in self._backend.encode_batch(list(strings), add_special_tokens=False)]
+
+
+def _starting_before(offsets: Sequence[tuple[int, int]], boundary: int, limit: int) -> int:
+    """How many of the first ``limit`` tokens start before character ``boundary``."""
+    count = 0
+    for start, _ in offsets[:limit]:
+        if start >= boundary:
+            break
+        count += 1
+    return count
 
 
 def _reserved_message(text: str) -> str:

@@ -1,0 +1,175 @@
+"""How fast the host prepares inputs, and whether preparation and the network overlap.
+
+Three measurements on one checkpoint (a tiny random DeBERTa-v2 GLiClass with a word-level tokenizer
+built at start-up; nothing is downloaded), on N texts of W words with L labels:
+
+1. Preparation rate: ``GLiClass.encode`` (tokenization and input assembly, what the engine does before a
+   batch is collated) against the tokenizer's own ``encode_batch`` on the same texts (the Rust batch
+   encoder, parallel over cores, without any of our assembly).
+2. Preparation on host threads: one call's texts prepared in parts of ``PREPARED_ROWS`` on 1, 2, ...
+   threads, with the network replaced by one that returns at once (so only preparation is timed).
+3. Overlap: the network replaced by a stand-in whose forward pass sleeps a fixed time per batch
+   (releasing the GIL, as PyTorch kernels and CUDA launches do), by default as long as everything
+   else the engine does per batch, with batches as large as on CUDA (16384 tokens). The engine's
+   wall time is compared with the preparation time alone (the engine with a network that returns at
+   once) and the network time alone (the same sleeps back to back): overlapped, it is close to the
+   larger of the two, not their sum.
+
+Usage:
+    python benchmarks/host_pipeline.py                       # 4096 texts of 200 words, 8 labels
+    python benchmarks/host_pipeline.py --n 8192 --words 200 --labels 8 --forward-ms 40 --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import throughput
+
+from gliclass_integrations import GLiClass
+from gliclass_integrations.core import _model
+from gliclass_integrations.core._requests import build_request
+
+
+class StandInNetwork(torch.nn.Module):
+    """Returns zero logits after sleeping ``seconds`` per batch (a fixed-time forward that releases the GIL)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.batches = 0
+
+    def sleep(self) -> None:
+        if self.seconds:
+            time.sleep(self.seconds)
+
+    def forward(self, batch):
+        self.batches += 1
+        self.sleep()
+        return torch.zeros(batch.label_positions.shape, dtype=torch.float32)
+
+
+class QueuedLogits(torch.Tensor):
+    """Logits of a stand-in device that works through its batches in order, like a CUDA stream: reading
+    them (``.to()``, as the engine does to copy them to the host) waits until the device has finished
+    this batch; launching returns at once."""
+
+    ready_at = 0.0
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if func is torch.Tensor.to and isinstance(args[0], QueuedLogits):
+            wait = args[0].ready_at - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+        result = super().__torch_function__(func, types, args, kwargs or {})
+        return result.as_subclass(torch.Tensor) if isinstance(result, QueuedLogits) else result
+
+
+class QueuedStandIn(torch.nn.Module):
+    """A stand-in device: each batch takes ``seconds`` after the previous one is done, and the host is free."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.free_at = 0.0
+
+    def forward(self, batch):
+        self.free_at = max(time.perf_counter(), self.free_at) + self.seconds
+        logits = torch.zeros(batch.label_positions.shape, dtype=torch.float32).as_subclass(QueuedLogits)
+        logits.ready_at = self.free_at
+        return logits
+
+
+def make_texts(n: int, words: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(f"w{rng.randrange(throughput.N_WORDS)}" for _ in range(words)) for _ in range(n)]
+
+
+def best(call, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=4096)
+    parser.add_argument("--words", type=int, default=200)
+    parser.add_argument("--labels", type=int, default=8)
+    parser.add_argument("--forward-ms", type=float, default=None,
+                        help="stand-in forward time per batch (default: matches the preparation time)")
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--switch-interval", type=float, default=None,
+                        help="sys.setswitchinterval(seconds) first (CPython's default: 0.005)")
+    parser.add_argument("--max-batch-tokens", type=int, default=16384, help="as on CUDA (default: 16384)")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    if args.switch_interval is not None:
+        sys.setswitchinterval(args.switch_interval)
+
+    with tempfile.TemporaryDirectory() as folder:
+        throughput.build_checkpoint("tiny", Path(folder))
+        model = GLiClass.from_pretrained(folder, device="cpu", max_length=512)
+    texts, labels = make_texts(args.n, args.words), throughput.make_labels(args.labels)
+    request = build_request(texts, labels)
+    backend = model.assembler.tokenizer._backend
+    print(f"CPU: {throughput._cpu_name()}, {torch.get_num_threads()} torch threads; {args.n} texts of "
+          f"{args.words} words, {args.labels} labels, parts of {_model.PREPARED_ROWS} texts")
+
+    encode_batch = best(lambda: backend.encode_batch(texts, add_special_tokens=False), args.repeat)
+    prepare = best(lambda: model.encode(request), args.repeat)
+    tokens = sum(len(row.ids) for row in model.encode(request))
+    print("| what | texts/s | M tokens/s | time vs encode_batch |")
+    print("|---|---|---|---|")
+    print(f"| tokenizer `encode_batch` (texts alone) | {args.n / encode_batch:,.0f} | - | 1.00 |")
+    print(f"| `GLiClass.encode` (one call) | {args.n / prepare:,.0f} | {tokens / prepare / 1e6:.2f} | "
+          f"{prepare / encode_batch:.2f} |")
+
+    network = model.network
+    model.max_batch_tokens = args.max_batch_tokens
+    try:
+        model.network = StandInNetwork(0.0)
+        for workers in map(int, args.workers.split(",")):
+            model.num_workers = workers
+            seconds = best(lambda: model.logits(texts, labels), args.repeat)
+            print(f"| engine, network returning at once, {workers} host thread(s) | {args.n / seconds:,.0f} | "
+                  f"{tokens / seconds / 1e6:.2f} | {seconds / encode_batch:.2f} |")
+        model.num_workers = max(map(int, args.workers.split(",")))
+        model.network.batches = 0
+        prepared = best(lambda: model.logits(texts, labels), args.repeat)  # everything but the network
+        batches = model.network.batches // args.repeat
+        per_batch = args.forward_ms / 1000 if args.forward_ms is not None else prepared / max(batches, 1)
+        stand_in = StandInNetwork(per_batch)
+        network_time = best(lambda: [stand_in.sleep() for _ in range(batches)], args.repeat)
+        bound = max(prepared, network_time)
+        print()
+        print(f"Overlap ({model.num_workers} host threads, {batches} batches of at most {args.max_batch_tokens} "
+              f"tokens, {per_batch * 1000:.1f} ms per batch): preparation alone {prepared:.2f} s, network alone "
+              f"{network_time:.2f} s (their sum: {(prepared + network_time) / bound:.2f} × the larger)")
+        print()
+        print("| stand-in network | engine wall time | × the larger |")
+        print("|---|---|---|")
+        for name, device in (("forward sleeps (a synchronous device, as the CPU)", stand_in),
+                             ("queued, read back later (a CUDA stream)", QueuedStandIn(per_batch))):
+            model.network = device
+            wall = best(lambda: model.logits(texts, labels), args.repeat)
+            print(f"| {name} | {wall:.2f} s | {wall / bound:.2f} |")
+    finally:
+        model.network = network
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

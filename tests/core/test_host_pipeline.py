@@ -1,0 +1,173 @@
+"""Inputs prepared on host threads ahead of the network: the same tokens and scores as one serial pass, in
+order, with errors named as before and no thread left behind."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from checkpoints import ENCODERS, HEADS
+from tolerances import FLOAT64
+
+from gliclass_integrations.core import _model
+from gliclass_integrations.core._engine import stream_batches
+from gliclass_integrations.core._pipeline import ahead_of_time
+from gliclass_integrations.core._requests import build_request
+from gliclass_integrations.core._tokenizer import SENTINELS
+
+pytestmark = pytest.mark.filterwarnings("ignore::gliclass_integrations.errors.TextsShortenedWarning")
+
+LABELS = ["positive", "negative", "sports", "politics"]
+LONG = " ".join(f"word{i % 37} the quick brown fox" for i in range(300))
+TEXTS = [
+    "i love this product", LONG, "ok", "the election results were announced today", "",
+    "stocks fell sharply after the report " * 4, "<<LABEL>> and <<SEP>> typed by a user", "das ist gut",
+    "new smartphone released with a faster chip " * 3, "i", "le film etait trop long", LONG[:900],
+    "great food [SEP] friendly staff <s> nice place", "terrible service " * 12,
+]
+
+
+def preparing_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name.startswith("gliclass-prepare")]
+
+
+@pytest.fixture
+def small_parts(monkeypatch):
+    """Pieces of 2 texts batched in groups of up to 4, so that every call below is prepared in several
+    pieces on host threads."""
+    monkeypatch.setattr(_model, "PIECE_ROWS", 2)
+    monkeypatch.setattr(_model, "PREPARED_ROWS", 4)
+
+
+@pytest.fixture
+def encoded_rows(monkeypatch):
+    """Every row the engine sends to the network, in the order it is handed over."""
+    seen = []
+
+    def recording(runner, groups, **options):
+        def recorded():
+            for tag, rows in groups:
+                seen.extend(rows)
+                yield tag, rows
+
+        return stream_batches(runner, recorded(), **options)
+
+    monkeypatch.setattr("gliclass_integrations.core._engine.stream_batches", recording)
+    return seen
+
+
+@pytest.mark.parametrize("encoder", sorted(ENCODERS))
+def test_parts_prepared_on_threads_hold_the_tokens_of_one_serial_pass(encoder, load_model, small_parts,
+                                                                      encoded_rows):
+    model = load_model(encoder).with_max_length(64)  # the long texts are shortened
+    model.num_workers = 3
+    request = build_request(TEXTS, LABELS, prompt="classify the review:")
+    serial = model.encode(request)
+    model.logits(TEXTS, LABELS, prompt="classify the review:")
+    assert encoded_rows == serial  # token for token, shortened the same way, in input order
+    assert any(row.text_tokens_removed for row in serial)
+
+
+@pytest.mark.parametrize("encoder", sorted(ENCODERS))
+@pytest.mark.parametrize("head", sorted(HEADS))
+def test_scores_prepared_in_parts_equal_one_serial_pass(encoder, head, load_model, monkeypatch):
+    model = load_model(encoder, head, dtype="float64")
+    whole = model.logits(TEXTS, LABELS)
+    monkeypatch.setattr(_model, "PIECE_ROWS", 3)
+    monkeypatch.setattr(_model, "PREPARED_ROWS", 6)
+    model.num_workers = 2
+    try:
+        in_parts = model.logits(TEXTS, LABELS)
+    finally:
+        model.num_workers = _model.default_workers()
+    np.testing.assert_allclose(in_parts, whole, atol=FLOAT64, rtol=0)
+
+
+def test_the_cache_and_repeated_texts_work_across_parts(tiny_model, small_parts):
+    from gliclass_integrations.core import LogitCache
+
+    cache = LogitCache()
+    texts = TEXTS + TEXTS[:5]  # repeats fall into other parts than their first occurrence
+    first = tiny_model.logits(texts, LABELS, cache=cache)
+    assert cache.misses == len(TEXTS) and cache.hits == 5
+    np.testing.assert_array_equal(first[len(TEXTS):], first[:5])
+    again = tiny_model.logits(texts, LABELS, cache=cache)
+    np.testing.assert_array_equal(again, first)
+
+
+def test_a_bad_text_in_a_later_part_is_named_as_in_a_serial_pass(tiny_model, small_parts):
+    texts = list(TEXTS)
+    texts[10] = f"bad {SENTINELS['<<LABEL>>']}"
+    with pytest.raises(ValueError, match="reserved for GLiClass structure tokens") as serial:
+        tiny_model.encode(build_request(texts, LABELS))
+    with pytest.raises(ValueError, match="reserved for GLiClass structure tokens") as threaded:
+        tiny_model.logits(texts, LABELS)
+    assert str(threaded.value) == str(serial.value)
+    assert not preparing_threads()
+
+
+def test_a_stream_stopped_early_leaves_no_thread(tiny_model):
+    taken = []
+
+    def texts():
+        for i in range(10_000):
+            taken.append(i)
+            yield f"text number {i}"
+
+    stream = tiny_model.iter_logits(texts(), LABELS, chunk_size=8)
+    for _ in zip(range(5), stream):
+        pass
+    assert preparing_threads()  # the next chunk is being prepared
+    stream.close()
+    assert not preparing_threads() and len(taken) <= 24
+
+
+def test_ahead_of_time_keeps_order_bounds_work_in_flight_and_joins_its_threads():
+    started, lock = [], threading.Lock()
+
+    def slow_square(x: int) -> int:
+        with lock:
+            started.append(x)
+        time.sleep(0.01 * (x % 3))  # later items often finish first
+        return x * x
+
+    results = ahead_of_time(slow_square, iter(range(40)), workers=3, ahead=4)
+    first = [next(results) for _ in range(5)]
+    assert first == [0, 1, 4, 9, 16]
+    assert len(started) <= 5 + 4  # never more than `ahead` items beyond what was consumed
+    results.close()
+    assert not preparing_threads()
+    assert list(ahead_of_time(slow_square, range(40), workers=3)) == [x * x for x in range(40)]
+
+
+def test_an_error_in_a_worker_is_raised_at_its_turn_and_the_threads_are_joined():
+    def fails_on_five(x: int) -> int:
+        if x == 5:
+            raise ValueError("text 5 is bad")
+        return x
+
+    results = ahead_of_time(fails_on_five, range(20), workers=2)
+    assert [next(results) for _ in range(5)] == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="text 5 is bad"):
+        next(results)
+    assert not preparing_threads()
+
+
+def test_an_input_repeated_in_the_next_part_runs_once_while_the_first_is_in_flight(tiny_model, monkeypatch):
+    from gliclass_integrations.core import LogitCache
+
+    monkeypatch.setattr(_model, "PIECE_ROWS", 2)
+    monkeypatch.setattr(_model, "PREPARED_ROWS", 2)  # one piece per group: the next group launches first
+    texts = ["i love it", "never again", "i love it", "never again", "ok", "i love it"]
+    rows_run = []
+    handle = tiny_model.network.register_forward_pre_hook(lambda _m, args: rows_run.append(len(args[0].lengths)))
+    try:
+        scores = tiny_model.logits(texts, LABELS, cache=LogitCache())
+    finally:
+        handle.remove()
+    assert sum(rows_run) == 3  # each distinct text once
+    np.testing.assert_array_equal(scores[2], scores[0])
+    np.testing.assert_array_equal(scores[5], scores[0])
+    np.testing.assert_array_equal(scores[3], scores[1])
