@@ -171,3 +171,15 @@ def test_an_input_repeated_in_the_next_part_runs_once_while_the_first_is_in_flig
     np.testing.assert_array_equal(scores[2], scores[0])
     np.testing.assert_array_equal(scores[5], scores[0])
     np.testing.assert_array_equal(scores[3], scores[1])
+
+
+def test_num_workers_defaults_to_the_available_cores_and_is_checked(tiny_checkpoint):
+    import os
+
+    from gliclass_integrations import GLiClass
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert GLiClass.from_pretrained(tiny_checkpoint).num_workers == max(1, min(8, cores))
+    assert GLiClass.from_pretrained(tiny_checkpoint, num_workers=3).num_workers == 3
+    with pytest.raises(ValueError, match="num_workers must be a positive integer"):
+        GLiClass.from_pretrained(tiny_checkpoint, num_workers=0)
