@@ -77,8 +77,8 @@ class Launched:
         self.logits = logits
 
     def read(self) -> list[np.ndarray]:
-        """Each row's logits on the host (one transfer for the batch; on CUDA it waits for this batch only
-        as far as the stream has got)."""
+        """Each row's logits on the host, in one transfer for the batch; on CUDA this waits until the device
+        has finished this batch, while the batches launched after it stay queued."""
         host_dtype = torch.float64 if self.logits.dtype == torch.float64 else torch.float32
         host = self.logits.to(host_dtype).cpu().numpy()
         return [host[slot, : len(row.label_positions)].copy() for slot, row in enumerate(self.rows)]

@@ -199,8 +199,8 @@ class GLiClass:
             "eager" gives transformers' own implementation, for comparison.
         num_workers : int, optional
             Host threads that prepare inputs (tokenization and assembly) while the network runs: a call's
-            texts are prepared in parts of 1024 (a stream's, chunk by chunk), each part ahead of the
-            network. Default: one per available CPU core, at most 8. Results do not depend on it.
+            texts in pieces of 128 (a stream's chunk by chunk, one chunk ahead). Default: one per
+            available CPU core, at most 8. Results do not depend on it.
 
         Returns
         -------
@@ -596,8 +596,9 @@ missing, long_texts, chunk_aggregation, row_names
                 yield part, self._before_network(part, progress, mode, report, cache, in_flight)
 
         results: list[np.ndarray] = []
-        with contextlib.closing(prepared):
-            for part, logits in self._network_runs(groups(), runner, batch_size, progress, mode):
+        runs = self._network_runs(groups(), runner, batch_size, progress, mode)
+        with contextlib.closing(prepared), contextlib.closing(runs):  # on any error, no thread is left running
+            for part, logits in runs:
                 results += self._after_network(part, logits, progress, mode, cache, in_flight)
         return results
 
@@ -737,9 +738,11 @@ missing, long_texts, chunk_aggregation, row_names
         try:
             for part in parts:
                 rows = self._before_network(part, progress, mode, report, cache, in_flight)
-                for _, logits in self._network_runs(iter([(part, rows)]), runner, batch_size, progress, mode):
-                    for row in self._after_network(part, logits, progress, mode, cache, in_flight):
-                        yield row if transform is None else transform(row)
+                runs = self._network_runs(iter([(part, rows)]), runner, batch_size, progress, mode)
+                with contextlib.closing(runs):
+                    for _, logits in runs:
+                        for row in self._after_network(part, logits, progress, mode, cache, in_flight):
+                            yield row if transform is None else transform(row)
         finally:
             parts.close()  # the chunk being prepared ahead is dropped and its thread joined
             if progress is not None:
