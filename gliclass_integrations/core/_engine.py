@@ -97,10 +97,6 @@ class BatchRunner:
         self.device = device
         self.token_limit: int | None = None
 
-    def run(self, rows: Sequence[EncodedRow]) -> list[np.ndarray]:
-        """Logits of each row (one value per label), in the order of ``rows``."""
-        return [logits for launched in self.launch(rows) for logits in launched.read()]
-
     def collate(self, rows: Sequence[EncodedRow]) -> Batch:
         return collate(rows, self.pad_id, self.device)
 
@@ -136,23 +132,6 @@ class BatchRunner:
             torch.cuda.empty_cache()
 
 
-def run_batches(
-    runner: BatchRunner,
-    rows: Sequence[EncodedRow],
-    *,
-    batch_size: int | None,
-    max_batch_tokens: int,
-    on_batch: Callable[[int], None] | None = None,
-) -> list[np.ndarray]:
-    """Logits of every row (one array per row, one value per label), in input order.
-
-    Float32, or float64 when the network runs in float64.
-    """
-    groups = stream_batches(runner, iter([(None, rows)]), batch_size=batch_size, max_batch_tokens=max_batch_tokens,
-                            on_batch=on_batch)
-    return next(groups)[1]
-
-
 def stream_batches(
     runner: BatchRunner,
     groups: Iterator[tuple[Tag, Sequence[EncodedRow]]],
@@ -170,27 +149,27 @@ def stream_batches(
     """
     collator = _Collator(runner)
     waiting: tuple[_Group, list[int], list[Launched]] | None = None
+
+    def read_waiting() -> list[tuple[Tag, list[np.ndarray]]]:
+        """Read the batch launched last: its group's logits when that was the group's last batch."""
+        done = waiting[0].read(*waiting[1:], on_batch)
+        return [] if done is None else [done]
+
     with torch.inference_mode(), collator:
         for tag, rows in groups:
             group = _Group(tag, rows, batch_size, max_batch_tokens)
             for indices, batch in collator.batches(group):
                 launched = runner.launch(batch.rows, batch.tensors)
                 if waiting is not None:
-                    done = waiting[0].read(*waiting[1:], on_batch)
-                    if done is not None:
-                        yield done
+                    yield from read_waiting()
                 waiting = (group, indices, launched)
-            if not group.plan:
-                if waiting is not None:  # keep the order of groups
-                    done = waiting[0].read(*waiting[1:], on_batch)
+            if not group.plan:  # an empty group: after the groups before it
+                if waiting is not None:
+                    yield from read_waiting()
                     waiting = None
-                    if done is not None:
-                        yield done
                 yield tag, []
         if waiting is not None:
-            done = waiting[0].read(*waiting[1:], on_batch)
-            if done is not None:
-                yield done
+            yield from read_waiting()
 
 
 class _Group:

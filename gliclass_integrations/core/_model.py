@@ -28,7 +28,7 @@ from ._options import (
     check_positive_int,
     check_threshold,
 )
-from ._pipeline import ahead_of_time, default_workers
+from ._pipeline import AheadOfTime, default_workers
 from ._requests import Request, RowNames, build_request
 from ._scores import nested_scores, predictions, probabilities
 
@@ -590,7 +590,7 @@ missing, long_texts, chunk_aggregation, row_names
             for piece in prepared:
                 group = [piece]
                 while (sum(len(part.rows) for part in group) + PIECE_ROWS <= PREPARED_ROWS
-                       and getattr(prepared, "next_is_ready", lambda: False)()):
+                       and isinstance(prepared, AheadOfTime) and prepared.next_is_ready()):
                     group.append(next(prepared))
                 part = _merged(group)
                 yield part, self._before_network(part, progress, mode, report, cache, in_flight)
@@ -616,7 +616,7 @@ missing, long_texts, chunk_aggregation, row_names
         the consumer (at most ``ahead`` items in flight). Close the result when stopping early."""
         if isinstance(items, list) and len(items) <= 1:
             return (prepare(item) for item in items)
-        return ahead_of_time(prepare, items, workers=self.num_workers, ahead=ahead)
+        return AheadOfTime(prepare, items, workers=self.num_workers, ahead=ahead)
 
     def _prepare(self, request: Request, rows: Sequence[int], mode: LongTextMode, cache: LogitCache | None) -> _Part:
         """Everything before the network for some rows of a request; safe on any thread."""

@@ -96,8 +96,3 @@ class AheadOfTime(Iterator[Result]):
     def __del__(self) -> None:
         self.close()
 
-
-def ahead_of_time(function: Callable[[Item], Result], items: Iterable[Item], *, workers: int,
-                  ahead: int | None = None, name: str = "gliclass-prepare") -> AheadOfTime[Result]:
-    """``AheadOfTime(function, items, workers=..., ahead=...)``: see there."""
-    return AheadOfTime(function, items, workers=workers, ahead=ahead, name=name)

@@ -13,7 +13,7 @@ from tolerances import FLOAT64
 
 from gliclass_integrations.core import _model
 from gliclass_integrations.core._engine import stream_batches
-from gliclass_integrations.core._pipeline import ahead_of_time
+from gliclass_integrations.core._pipeline import AheadOfTime
 from gliclass_integrations.core._requests import build_request
 from gliclass_integrations.core._tokenizer import SENTINELS
 
@@ -133,13 +133,13 @@ def test_ahead_of_time_keeps_order_bounds_work_in_flight_and_joins_its_threads()
         time.sleep(0.01 * (x % 3))  # later items often finish first
         return x * x
 
-    results = ahead_of_time(slow_square, iter(range(40)), workers=3, ahead=4)
+    results = AheadOfTime(slow_square, iter(range(40)), workers=3, ahead=4)
     first = [next(results) for _ in range(5)]
     assert first == [0, 1, 4, 9, 16]
     assert len(started) <= 5 + 4  # never more than `ahead` items beyond what was consumed
     results.close()
     assert not preparing_threads()
-    assert list(ahead_of_time(slow_square, range(40), workers=3)) == [x * x for x in range(40)]
+    assert list(AheadOfTime(slow_square, range(40), workers=3)) == [x * x for x in range(40)]
 
 
 def test_an_error_in_a_worker_is_raised_at_its_turn_and_the_threads_are_joined():
@@ -148,7 +148,7 @@ def test_an_error_in_a_worker_is_raised_at_its_turn_and_the_threads_are_joined()
             raise ValueError("text 5 is bad")
         return x
 
-    results = ahead_of_time(fails_on_five, range(20), workers=2)
+    results = AheadOfTime(fails_on_five, range(20), workers=2)
     assert [next(results) for _ in range(5)] == [0, 1, 2, 3, 4]
     with pytest.raises(ValueError, match="text 5 is bad"):
         next(results)
