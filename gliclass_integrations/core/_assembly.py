@@ -20,6 +20,8 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..errors import InputTooLongError
 from ._requests import Example, RowNames, RowRequest
 from ._tokenizer import EXAMPLE, LABEL, SENTINELS, SEP, ReservedSequenceError, StructuralTokenizer
@@ -43,15 +45,29 @@ class RowPieces:
     examples: list[list[int]] = field(default_factory=list)  # each starts with <<EXAMPLE>>
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class EncodedRow:
-    ids: list[int]
-    label_positions: list[int]
+    """One sequence for the network. Ids and positions are NumPy arrays: thousands of rows are alive while a
+    call runs, and arrays, unlike lists, are not traversed by Python's garbage collector (whose pauses hold
+    the GIL that the thread launching the network needs)."""
+
+    ids: np.ndarray  # int64
+    label_positions: np.ndarray  # int64: the index of each <<LABEL>> in ids
     sep_position: int
     has_examples: bool
     text_tokens_removed: int = 0
     examples_dropped: int = 0
     window: tuple[int, int] | None = None  # the text tokens [start, end) of one window of a chunked text
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, EncodedRow):
+            return NotImplemented
+        return (np.array_equal(self.ids, other.ids) and np.array_equal(self.label_positions, other.label_positions)
+                and (self.sep_position, self.has_examples, self.text_tokens_removed, self.examples_dropped,
+                     self.window) == (other.sep_position, other.has_examples, other.text_tokens_removed,
+                                      other.examples_dropped, other.window))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable arrays inside
 
 
 class InputAssembler:
@@ -247,8 +263,8 @@ class InputAssembler:
             start = len(tok.prefix) + len(head)
             ids = tok.prefix + head + pieces.labels.ids + pieces.prompt + example_ids + tok.suffix
         return EncodedRow(
-            ids=ids,
-            label_positions=[start + p for p in pieces.labels.positions],
+            ids=np.array(ids, dtype=np.int64),
+            label_positions=np.add(pieces.labels.positions, start, dtype=np.int64),
             sep_position=start + len(pieces.labels.ids) - 1,
             has_examples=bool(examples),
             text_tokens_removed=removed,

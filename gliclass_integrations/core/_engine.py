@@ -46,13 +46,11 @@ def padded_tokens(rows: Sequence[EncodedRow]) -> int:
 def collate(rows: Sequence[EncodedRow], pad_id: int, device: torch.device) -> Batch:
     """Pad a batch's rows into tensors, built on the host and sent to the device once (from pinned memory,
     without waiting, on CUDA)."""
-    length = max(len(row.ids) for row in rows)
-    n_labels = max(len(row.label_positions) for row in rows)
-    input_ids = np.full((len(rows), length), pad_id, dtype=np.int64)
-    label_positions = np.full((len(rows), n_labels), length, dtype=np.int64)
-    for i, row in enumerate(rows):
-        input_ids[i, : len(row.ids)] = row.ids
-        label_positions[i, : len(row.label_positions)] = row.label_positions
+    lengths = np.array([len(row.ids) for row in rows], dtype=np.int64)
+    length = int(lengths.max())
+    input_ids = _padded([row.ids for row in rows], lengths, pad_id)
+    label_positions = _padded([row.label_positions for row in rows],
+                              np.array([len(row.label_positions) for row in rows]), length)  # padding: masked
     pinned = device.type == "cuda"
 
     def tensor(array: np.ndarray) -> torch.Tensor:
@@ -61,12 +59,19 @@ def collate(rows: Sequence[EncodedRow], pad_id: int, device: torch.device) -> Ba
 
     return Batch(
         input_ids=tensor(input_ids),
-        lengths=tensor(np.array([len(row.ids) for row in rows], dtype=np.int64)),
+        lengths=tensor(lengths),
         label_positions=tensor(label_positions),
         label_mask=tensor(label_positions < length),
         sep_positions=tensor(np.array([row.sep_position for row in rows], dtype=np.int64)),
         has_examples=tensor(np.array([row.has_examples for row in rows], dtype=bool)),
     )
+
+
+def _padded(arrays: list[np.ndarray], lengths: np.ndarray, fill: int) -> np.ndarray:
+    """The arrays as the rows of one int64 matrix, each filled up to the longest with ``fill``."""
+    matrix = np.full((len(arrays), int(lengths.max())), fill, dtype=np.int64)
+    matrix[np.arange(matrix.shape[1]) < lengths[:, None]] = np.concatenate(arrays)
+    return matrix
 
 
 class Launched:

@@ -58,7 +58,7 @@ def test_ids_equal_tokenizing_the_whole_string(encoder, prompt_first, whole_stri
         rows = rows_for(prompt_first)
         for row, encoded in zip(rows, assembler.encode(rows)):
             expected = tokenizer(reference_string(row, prompt_first))["input_ids"]
-            assert encoded.ids == expected, reference_string(row, prompt_first)
+            assert encoded.ids.tolist() == expected, reference_string(row, prompt_first)
             assert [encoded.ids[p] for p in encoded.label_positions] == [tokenizer.convert_tokens_to_ids(LABEL)] * len(
                 row.labels
             )
@@ -91,7 +91,7 @@ def test_label_block_is_tokenized_once_per_label_set(tiny_model):
 
 def structure_counts(model, encoded):
     tokenizer = model.assembler.tokenizer
-    return [encoded.ids.count(tokenizer.ids[token]) for token in STRUCTURAL_TOKENS]
+    return [encoded.ids.tolist().count(tokenizer.ids[token]) for token in STRUCTURAL_TOKENS]
 
 
 @pytest.mark.parametrize("encoder", sorted(ENCODERS))
@@ -131,10 +131,10 @@ def test_long_text_is_shortened_and_every_label_kept(prompt_first, tiny_model):
     assert shortened.text_tokens_removed == len(whole.ids) - 512
     # The label block and the prompt are intact; what is left of the text is its beginning.
     label_block = whole.ids[whole.label_positions[0] : whole.sep_position + 1]
-    assert shortened.ids[shortened.label_positions[0] : shortened.sep_position + 1] == label_block
+    assert shortened.ids[shortened.label_positions[0] : shortened.sep_position + 1].tolist() == label_block.tolist()
     body = shortened.ids[1:-1] if prompt_first else shortened.ids[1 : shortened.label_positions[0]]
     whole_body = whole.ids[1:-1] if prompt_first else whole.ids[1 : whole.label_positions[0]]
-    assert whole_body[: len(body)] == body
+    assert whole_body[: len(body)].tolist() == body.tolist()
 
 
 def test_shortening_matches_reference_truncation_when_text_comes_last(tiny_checkpoint, tiny_model):
@@ -143,7 +143,7 @@ def test_shortening_matches_reference_truncation_when_text_comes_last(tiny_check
     assembler = InputAssembler(tiny_model.assembler.tokenizer, prompt_first=True, max_length=200)
     row = RowRequest(text=LONG_TEXT, labels=tuple(MANY_LABELS[:10]), prompt="classify:")
     expected = tokenizer(reference_string(row, True), truncation=True, max_length=200)["input_ids"]
-    assert assembler.encode([row])[0].ids == expected
+    assert assembler.encode([row])[0].ids.tolist() == expected
 
 
 def test_examples_are_dropped_whole_after_the_text(tiny_model):
