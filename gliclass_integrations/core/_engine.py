@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
@@ -144,37 +145,67 @@ def stream_batches(
     batch_size: int | None,
     max_batch_tokens: int,
     on_batch: Callable[[int], None] | None = None,
+    groups_ready: Callable[[], bool] | None = None,
 ) -> Iterator[tuple[Tag, list[np.ndarray]]]:
     """Each group's logits (one array per row, in the group's order), group after group.
 
-    Each group's rows are sorted by length into batches. Batches are collated on a host thread ahead of
-    the network, and each is read back only after the next one (of the same group or the next) has been
-    launched: on CUDA the device always has queued work, even while the host finishes one group and takes
-    the next from ``groups``.
+    Each group's rows are sorted by length into batches. One host thread collates the batches two ahead
+    of the network, across groups: right after a batch has been launched, while the device works, the
+    next group is taken from ``groups`` if ``groups_ready()`` says that it can be taken without waiting
+    for its preparation (default: always); otherwise only once the device has nothing else to run.
+    Each batch is read back only after the next one has been launched, so on CUDA the device always
+    has queued work.
     """
-    collator = _Collator(runner)
-    waiting: tuple[_Group, list[int], list[Launched]] | None = None
+    planned = _Planned(groups, groups_ready or (lambda: True), batch_size, max_batch_tokens)
 
-    def read_waiting() -> list[tuple[Tag, list[np.ndarray]]]:
-        """Read the batch launched last: its group's logits when that was the group's last batch."""
-        done = waiting[0].read(*waiting[1:], on_batch)
+    def collated(item: tuple[_Group, list[int] | None]) -> tuple[_Group, list[int] | None, _Collated | None]:
+        group, indices = item
+        if indices is None:
+            return group, None, None
+        rows = [group.rows[i] for i in indices]
+        return group, indices, _Collated(rows, runner.collate(rows))
+
+    def read(launched: tuple[_Group, list[int], list[Launched]]) -> list[tuple[Tag, list[np.ndarray]]]:
+        """Read a launched batch back: its group's logits when it was the group's last batch."""
+        done = launched[0].read(*launched[1:], on_batch)
         return [] if done is None else [done]
 
-    with torch.inference_mode(), collator:
-        for tag, rows in groups:
-            group = _Group(tag, rows, batch_size, max_batch_tokens)
-            for indices, batch in collator.batches(group):
-                launched = runner.launch(batch.rows, batch.tensors)
-                if waiting is not None:
-                    yield from read_waiting()
-                waiting = (group, indices, launched)
-            if not group.plan:  # an empty group: after the groups before it
-                if waiting is not None:
-                    yield from read_waiting()
-                    waiting = None
-                yield tag, []
+    waiting: tuple[_Group, list[int], list[Launched]] | None = None
+    batches = AheadOfTime(collated, planned, workers=1, ahead=2, name="gliclass-collate", fill_on_next=False)
+    with torch.inference_mode(), batches:
+        for group, indices, batch in batches:
+            launched = None if batch is None else (group, indices, runner.launch(batch.rows, batch.tensors))
+            batches.fill(while_ready=planned.ready)
+            if waiting is not None:
+                yield from read(waiting)
+            waiting = launched
+            if launched is None:  # an empty group: after the groups before it
+                yield group.tag, []
         if waiting is not None:
-            yield from read_waiting()
+            yield from read(waiting)
+
+
+class _Planned(Iterator[tuple["_Group", "list[int] | None"]]):
+    """Batches group after group: ``(group, row indices)``, and ``(group, None)`` for an empty group."""
+
+    def __init__(self, groups: Iterator, groups_ready: Callable[[], bool], batch_size: int | None,
+                 max_batch_tokens: int) -> None:
+        self._groups = groups
+        self._groups_ready = groups_ready
+        self._batch_size = batch_size
+        self._max_batch_tokens = max_batch_tokens
+        self._batches: deque[tuple[_Group, list[int] | None]] = deque()
+
+    def __next__(self) -> tuple[_Group, list[int] | None]:
+        if not self._batches:
+            tag, rows = next(self._groups)
+            group = _Group(tag, rows, self._batch_size, self._max_batch_tokens)
+            self._batches.extend((group, indices) for indices in group.plan or [None])
+        return self._batches.popleft()
+
+    def ready(self) -> bool:
+        """Whether the next batch can be taken without waiting for a group to be prepared."""
+        return bool(self._batches) or self._groups_ready()
 
 
 class _Group:
@@ -203,36 +234,3 @@ class _Collated:
     def __init__(self, rows: list[EncodedRow], tensors: Batch) -> None:
         self.rows = rows
         self.tensors = tensors
-
-
-class _Collator:
-    """Collates a group's batches on one host thread, up to two ahead of the network."""
-
-    def __init__(self, runner: BatchRunner) -> None:
-        self.runner = runner
-        self.ahead: AheadOfTime | None = None
-
-    def batches(self, group: _Group) -> Iterator[tuple[list[int], _Collated]]:
-        def collated(indices: list[int]) -> _Collated:
-            rows = [group.rows[i] for i in indices]
-            return _Collated(rows, self.runner.collate(rows))
-
-        if len(group.plan) <= 1:
-            yield from ((indices, collated(indices)) for indices in group.plan)
-            return
-        self.ahead = AheadOfTime(collated, group.plan, workers=1, ahead=2, name="gliclass-collate")
-        try:
-            yield from zip(group.plan, self.ahead)
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        if self.ahead is not None:
-            self.ahead.close()
-            self.ahead = None
-
-    def __enter__(self) -> _Collator:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()

@@ -596,19 +596,20 @@ missing, long_texts, chunk_aggregation, row_names
                 yield part, self._before_network(part, progress, mode, report, cache, in_flight)
 
         results: list[np.ndarray] = []
-        runs = self._network_runs(groups(), runner, batch_size, progress, mode)
+        ready = prepared.next_is_ready if isinstance(prepared, AheadOfTime) else None
+        runs = self._network_runs(groups(), runner, batch_size, progress, mode, groups_ready=ready)
         with contextlib.closing(prepared), contextlib.closing(runs):  # on any error, no thread is left running
             for part, logits in runs:
                 results += self._after_network(part, logits, progress, mode, cache, in_flight)
         return results
 
-    def _network_runs(self, groups, runner, batch_size, progress, mode: LongTextMode):
+    def _network_runs(self, groups, runner, batch_size, progress, mode: LongTextMode, groups_ready=None):
         from ._engine import stream_batches
 
         counting_texts = progress is not None and not mode.chunk  # a batch of windows is not a batch of texts
         return stream_batches(
             runner, groups, batch_size=batch_size or self.batch_size, max_batch_tokens=self.max_batch_tokens,
-            on_batch=progress.update if counting_texts else None,
+            on_batch=progress.update if counting_texts else None, groups_ready=groups_ready,
         )
 
     def _prepared(self, prepare, items: Iterable, ahead: int | None = None) -> Iterator:

@@ -37,21 +37,30 @@ class AheadOfTime(Iterator[Result]):
     memory stays bounded for an iterable of any length. An exception raised for an item is raised
     here when that item's turn comes. ``close()`` (also on leaving a ``with`` block, and when an
     exception ends the iteration) cancels work not yet started and joins the threads: no thread
-    outlives the consumer. The items are read on the consumer's thread.
+    outlives the consumer. The items are read on the consumer's thread: each time a result is taken,
+    or, with ``fill_on_next=False``, only when nothing is pending and whenever the consumer calls
+    ``fill()`` (at a moment when it has time to spare).
     """
 
     def __init__(self, function: Callable[[Item], Result], items: Iterable[Item], *, workers: int,
-                 ahead: int | None = None, name: str = "gliclass-prepare") -> None:
+                 ahead: int | None = None, name: str = "gliclass-prepare", fill_on_next: bool = True) -> None:
         self._function = function
         self._items = iter(items)
         self._limit = max(1, ahead if ahead is not None else workers + 1)
+        self._fill_on_next = fill_on_next
         self._pending: deque[Future] = deque()
         self._executor: ThreadPoolExecutor | None = ThreadPoolExecutor(max_workers=max(1, workers),
                                                                        thread_name_prefix=name)
         self._exhausted = False
 
-    def _top_up(self) -> None:
-        while not self._exhausted and len(self._pending) < self._limit:
+    def fill(self, while_ready: Callable[[], bool] = lambda: True) -> None:
+        """Read items until ``ahead`` of them are pending, the items are exhausted, or ``while_ready()`` says
+        that reading the next one would wait."""
+        if self._executor is not None:
+            self._top_up(self._limit, while_ready)
+
+    def _top_up(self, limit: int, while_ready: Callable[[], bool] = lambda: True) -> None:
+        while not self._exhausted and len(self._pending) < limit and while_ready():
             try:
                 item = next(self._items)
             except StopIteration:
@@ -63,7 +72,7 @@ class AheadOfTime(Iterator[Result]):
         if self._executor is None:
             raise StopIteration
         try:
-            self._top_up()
+            self._top_up(self._limit if self._fill_on_next else 1)
             if not self._pending:
                 raise StopIteration
             return self._pending.popleft().result()
@@ -75,7 +84,7 @@ class AheadOfTime(Iterator[Result]):
         """Whether the next result is computed, so that taking it does not wait."""
         if self._executor is None:
             return False
-        self._top_up()
+        self._top_up(self._limit if self._fill_on_next else 1)
         return bool(self._pending) and self._pending[0].done()
 
     def close(self) -> None:

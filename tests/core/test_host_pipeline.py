@@ -8,11 +8,13 @@ import time
 
 import numpy as np
 import pytest
+import torch
 from checkpoints import ENCODERS, HEADS
 from tolerances import FLOAT64
 
 from gliclass_integrations.core import _model
-from gliclass_integrations.core._engine import stream_batches
+from gliclass_integrations.core._assembly import EncodedRow
+from gliclass_integrations.core._engine import BatchRunner, Launched, stream_batches
 from gliclass_integrations.core._pipeline import AheadOfTime
 from gliclass_integrations.core._requests import build_request
 from gliclass_integrations.core._tokenizer import SENTINELS
@@ -183,3 +185,97 @@ def test_num_workers_defaults_to_the_available_cores_and_is_checked(tiny_checkpo
     assert GLiClass.from_pretrained(tiny_checkpoint, num_workers=3).num_workers == 3
     with pytest.raises(ValueError, match="num_workers must be a positive integer"):
         GLiClass.from_pretrained(tiny_checkpoint, num_workers=0)
+
+
+class RecordingNetwork(torch.nn.Module):
+    """Logits equal to each row's first id (which names its group and row), and a log of every launch."""
+
+    def __init__(self, events: list) -> None:
+        super().__init__()
+        self.events = events
+
+    def forward(self, batch):
+        self.events.append(("launch", int(batch.input_ids[0, 0]) // 100))
+        return batch.input_ids[:, :1].to(torch.float32).expand(batch.label_positions.shape)
+
+
+def rows_of(group: int, n: int) -> list[EncodedRow]:
+    return [EncodedRow(np.array([group * 100 + i, 7, 7]), np.array([1]), 2, False) for i in range(n)]
+
+
+def test_the_next_group_is_taken_while_batches_of_the_last_are_still_to_run(monkeypatch):
+    events = []
+    sizes = [6, 2, 0, 4]  # batches of 2 rows: 3, 1, none and 2 batches
+
+    def groups():
+        for group, n in enumerate(sizes):
+            events.append(("take", group))
+            yield group, rows_of(group, n)
+
+    read = Launched.read
+
+    def recorded_read(self):
+        events.append(("read", int(self.logits[0, 0]) // 100))
+        return read(self)
+
+    monkeypatch.setattr(Launched, "read", recorded_read)
+    runner = BatchRunner(RecordingNetwork(events), pad_id=0, device=torch.device("cpu"))
+    results = list(stream_batches(runner, groups(), batch_size=2, max_batch_tokens=10_000))
+
+    assert [tag for tag, _ in results] == [0, 1, 2, 3]
+    for tag, logits in results:
+        assert [float(row[0]) for row in logits] == [tag * 100 + i for i in range(sizes[tag])]
+    reads = [i for i, event in enumerate(events) if event[0] == "read"]
+    launched_before = [sum(event[0] == "launch" for event in events[:read]) for read in reads]
+    # Batch k is read once batch k + 1 is launched; but group 1's batch before the empty group's result, and the
+    # last batch when nothing follows it.
+    assert [launched - k for k, launched in enumerate(launched_before)] == [2, 2, 2, 1, 2, 1]
+    last_launch_of_0 = max(i for i, event in enumerate(events) if event == ("launch", 0))
+    assert events.index(("take", 1)) < last_launch_of_0  # group 0 still had a batch to run
+    assert events.index(("take", 3)) < events.index(("read", 1))  # past the empty group, group 1 still running
+    assert not [thread for thread in threading.enumerate() if thread.name.startswith("gliclass-collate")]
+
+
+def test_the_first_batch_runs_before_the_next_group_is_ready():
+    launched = threading.Event()
+
+    class SignallingNetwork(RecordingNetwork):
+        def forward(self, batch):
+            launched.set()
+            return super().forward(batch)
+
+    def groups():
+        yield 0, rows_of(0, 1)
+        assert launched.wait(timeout=10), "the first batch waited for the second group's preparation"
+        yield 1, rows_of(1, 1)
+
+    runner = BatchRunner(SignallingNetwork([]), pad_id=0, device=torch.device("cpu"))
+    results = list(stream_batches(runner, groups(), batch_size=2, max_batch_tokens=10_000))
+    assert [tag for tag, _ in results] == [0, 1]
+
+
+def test_the_next_group_waits_for_an_idle_device_when_it_is_not_ready():
+    events = []
+
+    def groups():
+        for group, n in enumerate([6, 4]):
+            events.append(("take", group))
+            yield group, rows_of(group, n)
+
+    runner = BatchRunner(RecordingNetwork(events), pad_id=0, device=torch.device("cpu"))
+    results = list(stream_batches(runner, groups(), batch_size=2, max_batch_tokens=10_000, groups_ready=lambda: False))
+    assert [tag for tag, _ in results] == [0, 1]
+    last_launch_of_0 = max(i for i, event in enumerate(events) if event == ("launch", 0))
+    assert events.index(("take", 1)) > last_launch_of_0  # not while group 0 still had batches to run
+
+
+def test_a_text_too_long_for_its_labels_is_named_in_any_slice(tiny_model):
+    from gliclass_integrations.core import _assembly
+    from gliclass_integrations.errors import InputTooLongError
+
+    texts = [f"text {i}" for i in range(3 * _assembly.SLICE_ROWS)]
+    labels = [["a", "b"]] * len(texts)
+    late = 2 * _assembly.SLICE_ROWS + 3
+    labels[late] = [f"label number {i} " * 8 for i in range(60)]
+    with pytest.raises(InputTooLongError, match=rf"^texts\[{late}\]: its 60 labels"):
+        tiny_model.encode(build_request(texts, labels))
