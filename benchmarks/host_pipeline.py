@@ -65,15 +65,15 @@ class StandInNetwork(torch.nn.Module):
 
 
 class QueuedLogits(torch.Tensor):
-    """Logits of a stand-in device that works through its batches in order, like a CUDA stream: reading
-    them (``.to()``, as the engine does to copy them to the host) waits until the device has finished
-    this batch; launching returns at once."""
+    """Logits of a stand-in device that works through its batches in order, like a CUDA stream: using them
+    (reading them to the host, or anything else) waits until the device has finished this batch;
+    launching returns at once."""
 
     ready_at = 0.0
 
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
-        if func is torch.Tensor.to and isinstance(args[0], QueuedLogits):
+        if args and isinstance(args[0], QueuedLogits):
             wait = args[0].ready_at - time.perf_counter()
             if wait > 0:
                 time.sleep(wait)

@@ -85,8 +85,12 @@ class Launched:
     def read(self) -> list[np.ndarray]:
         """Each row's logits on the host, in one transfer for the batch; on CUDA this waits until the device
         has finished this batch, while the batches launched after it stay queued."""
-        host_dtype = torch.float64 if self.logits.dtype == torch.float64 else torch.float32
-        host = self.logits.to(host_dtype).cpu().numpy()
+        logits = self.logits
+        if logits.dtype not in (torch.float32, torch.float64):
+            logits = logits.float()
+        # On the host, no call into torch: each one gives up the GIL, and taking it back can mean waiting for
+        # a thread that prepares inputs.
+        host = logits.numpy() if logits.device.type == "cpu" else logits.cpu().numpy()
         return [host[slot, : len(row.label_positions)].copy() for slot, row in enumerate(self.rows)]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import warnings
 
 import numpy as np
@@ -180,3 +181,10 @@ def test_shortening_warns_once_per_call(load_model):
     shortened = [w for w in caught if issubclass(w.category, UserWarning)]
     assert len(shortened) == 1 and "2 of 3 texts were shortened" in str(shortened[0].message)
     assert shortened[0].filename == __file__  # points at the caller's line
+
+
+def test_encoded_rows_leave_the_garbage_collector_nothing_to_walk(tiny_model):
+    """Thousands of rows are alive during a call: their ids must not be containers the collector traverses."""
+    rows = tiny_model.encode(build_request(["i love this product", "terrible service " * 40], ["a", "b", "c"]))
+    assert all(not gc.is_tracked(row.ids) and not gc.is_tracked(row.label_positions) for row in rows)
+    assert [row.ids.dtype for row in rows] == [np.int64, np.int64]

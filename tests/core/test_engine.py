@@ -76,13 +76,13 @@ def count_calls(model, monkeypatch):
         calls["inference_mode"].append(torch.is_inference_mode_enabled())
 
     handle = model.network.register_forward_pre_hook(before_forward)
-    cpu = torch.Tensor.cpu
+    numpy = torch.Tensor.numpy
 
-    def counting_cpu(tensor, *args, **kwargs):
+    def counting_numpy(tensor, *args, **kwargs):  # logits reach NumPy on the host (after .cpu() on a GPU)
         calls["host"] += 1
-        return cpu(tensor, *args, **kwargs)
+        return numpy(tensor, *args, **kwargs)
 
-    monkeypatch.setattr(torch.Tensor, "cpu", counting_cpu)
+    monkeypatch.setattr(torch.Tensor, "numpy", counting_numpy)
     return calls, handle
 
 
