@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import InputTooLongError
 from ._requests import Example, RowNames, RowRequest
-from ._tokenizer import EXAMPLE, LABEL, SENTINELS, SEP, ReservedSequenceError, StructuralTokenizer
+from ._tokenizer import EXAMPLE, LABEL, SENTINELS, SEP, ReservedSequenceError, StructuralTokenizer, tokens_before
 
 MIN_WINDOW = 64  # text tokens a window should hold before few-shot examples are dropped to make room
 MAX_OVERLAP = 128  # tokens shared by neighbouring windows of a chunked text
@@ -207,7 +207,7 @@ class InputAssembler:
         return RowPieces(
             labels=block,
             head=ids[head_start:head_end],
-            protected=_tokens_before(offsets[head_start:head_end], boundary),
+            protected=tokens_before(offsets[head_start:head_end], boundary),
             prompt=prompt,
             examples=examples,
         )
@@ -313,15 +313,6 @@ def text_windows(n_tokens: int, size: int) -> list[tuple[int, int]]:
 
 def _examples_length(examples: list[list[int]]) -> int:
     return sum(map(len, examples)) + (1 if examples else 0)
-
-
-def _tokens_before(offsets: Sequence[tuple[int, int]], boundary: int) -> int:
-    count = 0
-    for start, _ in offsets:
-        if start >= boundary:
-            break
-        count += 1
-    return count
 
 
 _cache_lock = threading.Lock()  # models are shared across threads (joblib's threading backend, servers)

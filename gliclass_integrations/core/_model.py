@@ -585,18 +585,17 @@ missing, long_texts, chunk_aggregation, row_names
         prepared = self._prepared(lambda rows: self._prepare(request, rows, mode, cache), pieces,
                                   ahead=max(2, PREPARED_ROWS // PIECE_ROWS) + self.num_workers)
         in_flight = _InFlight()
+        ready = prepared.next_is_ready if isinstance(prepared, AheadOfTime) else lambda: False  # one piece
 
         def groups():
             for piece in prepared:
                 group = [piece]
-                while (sum(len(part.rows) for part in group) + PIECE_ROWS <= PREPARED_ROWS
-                       and isinstance(prepared, AheadOfTime) and prepared.next_is_ready()):
+                while sum(len(part.rows) for part in group) + PIECE_ROWS <= PREPARED_ROWS and ready():
                     group.append(next(prepared))
                 part = _merged(group)
                 yield part, self._before_network(part, progress, mode, report, cache, in_flight)
 
         results: list[np.ndarray] = []
-        ready = prepared.next_is_ready if isinstance(prepared, AheadOfTime) else None
         runs = self._network_runs(groups(), runner, batch_size, progress, mode, groups_ready=ready)
         with contextlib.closing(prepared), contextlib.closing(runs):  # on any error, no thread is left running
             for part, logits in runs:

@@ -47,7 +47,7 @@ class AheadOfTime(Iterator[Result]):
         self._function = function
         self._items = iter(items)
         self._limit = max(1, ahead if ahead is not None else workers + 1)
-        self._fill_on_next = fill_on_next
+        self._read_on_next = self._limit if fill_on_next else 1  # items pending once a result is asked for
         self._pending: deque[Future] = deque()
         self._executor: ThreadPoolExecutor | None = ThreadPoolExecutor(max_workers=max(1, workers),
                                                                        thread_name_prefix=name)
@@ -72,7 +72,7 @@ class AheadOfTime(Iterator[Result]):
         if self._executor is None:
             raise StopIteration
         try:
-            self._top_up(self._limit if self._fill_on_next else 1)
+            self._top_up(self._read_on_next)
             if not self._pending:
                 raise StopIteration
             return self._pending.popleft().result()
@@ -84,7 +84,7 @@ class AheadOfTime(Iterator[Result]):
         """Whether the next result is computed, so that taking it does not wait."""
         if self._executor is None:
             return False
-        self._top_up(self._limit if self._fill_on_next else 1)
+        self._top_up(self._read_on_next)
         return bool(self._pending) and self._pending[0].done()
 
     def close(self) -> None:

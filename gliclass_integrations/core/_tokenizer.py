@@ -143,7 +143,8 @@ class StructuralTokenizer:
             protected = 0
             if with_offsets and boundaries[index]:
                 shift = len(SENTINELS[left]) if left else 0
-                protected = _starting_before(encoding.offsets[1 if left else 0 :], boundaries[index] + shift, len(ids))
+                first = 1 if left else 0
+                protected = tokens_before(encoding.offsets[first : first + len(ids)], boundaries[index] + shift)
             result.append(Piece(ids, protected))
         return result
 
@@ -152,10 +153,10 @@ class StructuralTokenizer:
         return [(e.ids, e.offsets) for e in self._backend.encode_batch(list(strings), add_special_tokens=False)]
 
 
-def _starting_before(offsets: Sequence[tuple[int, int]], boundary: int, limit: int) -> int:
-    """How many of the first ``limit`` tokens start before character ``boundary``."""
+def tokens_before(offsets: Sequence[tuple[int, int]], boundary: int) -> int:
+    """How many tokens (given by their character spans, in order) start before character ``boundary``."""
     count = 0
-    for start, _ in offsets[:limit]:
+    for start, _ in offsets:
         if start >= boundary:
             break
         count += 1
