@@ -15,9 +15,9 @@ fi
 export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 
 if [ "${SMOKE:-0}" = 1 ]; then
-    big=small; n=6; tokens=1024; dtype=fp32; labels=1,4; repeat=1; parity_shapes=tiny; host_n=256
+    big=small; n=6; tokens=1024; dtype=fp32; labels=1,4; repeat=1; parity_shapes=tiny; host_n=256; host_workers=1,2
 else
-    big=mini; n=512; tokens=16384; dtype=bf16; labels=1,16,256; repeat=2; parity_shapes=small,edge; host_n=4096
+    big=mini; n=512; tokens=16384; dtype=bf16; labels=1,16,256; repeat=2; parity_shapes=small,edge; host_n=4096; host_workers=1,2,4,8
 fi
 
 failed=""
@@ -44,8 +44,9 @@ step parity 60 python3 benchmarks/gpu_parity.py --shapes "$parity_shapes" --n 32
 if python3 -c "import pytest" 2>/dev/null; then
     step gpu-tests 90 python3 -m pytest -q -p no:cacheprovider -m gpu tests/core/test_gpu.py
 fi
-# 0b. The host side alone: preparation rates, and overlap with a fixed-time stand-in network.
-step host-pipeline 45 python3 benchmarks/host_pipeline.py --n "$host_n" --repeat "$repeat"
+# 0b. The host side alone: preparation rates (also with the tokenizer's own thread pool on, which this script
+# otherwise turns off), and overlap with a fixed-time stand-in network.
+step host-pipeline 60 python3 benchmarks/host_pipeline.py --n "$host_n" --repeat "$repeat" --workers "$host_workers"
 # 1. The DeBERTa attention alone: transformers' eager against the fused default.
 step attention 60 python3 benchmarks/attention.py --shapes "$big" --dtype "$dtype" --tokens "$tokens" --repeat 5
 # 2. Side by side with the reference, mixed lengths: mini with both attentions, then edge and ultra.

@@ -14,7 +14,14 @@ built at start-up; nothing is downloaded), on N texts of W words with L labels:
    wall time is compared with the preparation time alone (the engine with a network that returns at
    once) and the network time alone (the same sleeps back to back): overlapped, it is close to the
    larger of the two, not their sum.
-4. Wake-up delay: while texts are prepared on host threads, the main thread (the one that launches the
+   For the synchronous stand-in, where the extra time goes: before the first forward pass (the first
+   piece's preparation), between forward passes (what the launching thread does, and its waits), inside
+   them beyond the fixed time (waiting for a core and the GIL after the sleep), and after the last.
+4. The tokenizer's own thread pool: the Rust tokenizer spreads each ``encode_batch`` call over a pool
+   of its own threads unless ``TOKENIZERS_PARALLELISM=false``; with several host threads calling it,
+   the two pools share the cores. Preparation on 1, 2, ... host threads with the pool on and off (the
+   variable is switched between runs of this process; the tokenizer reads it at every call).
+5. Wake-up delay: while texts are prepared on host threads, the main thread (the one that launches the
    network) sleeps 5 ms again and again; how much later than 5 ms it runs again is the time it waited
    for a core and for the GIL. Measured with the rows tokenized and laid out in slices of
    ``SLICE_ROWS`` (the GIL is free during each call into the tokenizer) and in one slice per piece.
@@ -22,17 +29,20 @@ built at start-up; nothing is downloaded), on N texts of W words with L labels:
 Usage:
     python benchmarks/host_pipeline.py                       # 4096 texts of 200 words, 8 labels
     python benchmarks/host_pipeline.py --n 8192 --words 200 --labels 8 --forward-ms 40 --repeat 3
+    python benchmarks/host_pipeline.py --workers 1,2,4,8        # a host with more cores
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
 import tempfile
 import threading
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import torch
@@ -53,6 +63,7 @@ class StandInNetwork(torch.nn.Module):
         super().__init__()
         self.seconds = seconds
         self.batches = 0
+        self.spans: list[tuple[float, float]] = []  # (start, end) of each forward pass
 
     def sleep(self) -> None:
         if self.seconds:
@@ -60,8 +71,21 @@ class StandInNetwork(torch.nn.Module):
 
     def forward(self, batch):
         self.batches += 1
+        start = time.perf_counter()
         self.sleep()
-        return torch.zeros(batch.label_positions.shape, dtype=torch.float32)
+        logits = torch.zeros(batch.label_positions.shape, dtype=torch.float32)
+        self.spans.append((start, time.perf_counter()))
+        return logits
+
+
+def idle_device(spans: list[tuple[float, float]], call_start: float, call_end: float, seconds: float) -> dict:
+    """Where a call's time beyond its forward passes' fixed time went, in seconds."""
+    return {
+        "before the first forward pass": spans[0][0] - call_start,
+        "between forward passes": sum(start - end for (_, end), (start, _) in pairwise(spans)),
+        "inside them, beyond the fixed time": sum(end - start - seconds for start, end in spans),
+        "after the last": call_end - spans[-1][1],
+    }
 
 
 class QueuedLogits(torch.Tensor):
@@ -108,6 +132,24 @@ def best(call, repeat: int) -> float:
         call()
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def tokenizer_pool_rates(model, texts: list[str], labels: list[str], workers: list[int], repeat: int) -> dict:
+    """Fastest engine time (network returning at once) per (host threads, tokenizer pool on)."""
+    times: dict[tuple[int, bool], list[float]] = {(w, pool): [] for w in workers for pool in (True, False)}
+    shipped = os.environ.get("TOKENIZERS_PARALLELISM")
+    try:
+        for _ in range(repeat):
+            for threads, pool in times:
+                os.environ["TOKENIZERS_PARALLELISM"] = "true" if pool else "false"
+                model.num_workers = threads
+                times[threads, pool].append(best(lambda: model.logits(texts, labels), 1))
+    finally:
+        if shipped is None:
+            os.environ.pop("TOKENIZERS_PARALLELISM", None)
+        else:
+            os.environ["TOKENIZERS_PARALLELISM"] = shipped
+    return {key: min(values) for key, values in times.items()}
 
 
 def wake_up_delays(model, texts: list[str], labels: list[str], slice_rows: int, workers: int) -> list[float]:
@@ -190,6 +232,7 @@ def main(argv=None) -> int:
         stand_in = StandInNetwork(per_batch)
         devices = {"preparation": StandInNetwork(0.0), "sync": stand_in, "queued": QueuedStandIn(per_batch)}
         times = {name: [] for name in ["network", *devices]}
+        sync_idle: dict[str, float] = {}
         for _ in range(args.repeat):  # interleaved, so that a slow spell of a shared machine hits every figure
             start = time.perf_counter()
             for _ in range(batches):
@@ -197,7 +240,12 @@ def main(argv=None) -> int:
             times["network"].append(time.perf_counter() - start)
             for name, device in devices.items():
                 model.network = device
-                times[name].append(best(lambda: model.logits(texts, labels), 1))
+                stand_in.spans = []
+                start = time.perf_counter()
+                model.logits(texts, labels)
+                times[name].append(time.perf_counter() - start)
+                if name == "sync" and times[name][-1] == min(times[name]):
+                    sync_idle = idle_device(stand_in.spans, start, start + times[name][-1], per_batch)
         fastest = {name: min(values) for name, values in times.items()}
         prepared, network_time = fastest["preparation"], fastest["network"]
         bound = max(prepared, network_time)
@@ -212,6 +260,27 @@ def main(argv=None) -> int:
         for name, title in (("sync", "forward sleeps (a synchronous device, as the CPU)"),
                             ("queued", "queued, read back later (a CUDA stream)")):
             print(f"| {title} | {fastest[name]:.2f} s | {fastest[name] / bound:.2f} |")
+        print()
+        print(f"The fastest synchronous run's time beyond its {batches} × {per_batch * 1000:.1f} ms of forward passes "
+              "(the device idle, or a forward pass finishing late):")
+        print()
+        print("| where | ms | ms per batch |")
+        print("|---|---|---|")
+        for where, seconds in sync_idle.items():
+            print(f"| {where} | {seconds * 1000:.0f} | {seconds * 1000 / batches:.2f} |")
+
+        model.network = StandInNetwork(0.0)
+        thread_counts = [int(count) for count in args.workers.split(",")]
+        rates = tokenizer_pool_rates(model, texts, labels, thread_counts, args.repeat)
+        print()
+        print(f"Preparation (the engine with a network that returns at once) with the tokenizer's own thread pool on "
+              f"and off (`TOKENIZERS_PARALLELISM`; fastest of {args.repeat} interleaved runs), texts/s:")
+        print()
+        print("| host threads | pool on (the tokenizer's default) | pool off |")
+        print("|---|---|---|")
+        for threads in thread_counts:
+            print(f"| {threads} | {args.n / rates[threads, True]:,.0f} | {args.n / rates[threads, False]:,.0f} |")
+        model.num_workers = max(thread_counts)
     finally:
         model.network = network
 
