@@ -25,6 +25,9 @@ built at start-up; nothing is downloaded), on N texts of W words with L labels:
    network) sleeps 5 ms again and again; how much later than 5 ms it runs again is the time it waited
    for a core and for the GIL. Measured with the rows tokenized and laid out in slices of
    ``SLICE_ROWS`` (the GIL is free during each call into the tokenizer) and in one slice per piece.
+6. Launching while preparing: the time to call ``LAUNCHED_OPS`` small torch operations in a row (each
+   gives the GIL up and takes it back, as each kernel launch of a forward pass on a GPU does), alone and
+   while host threads prepare texts: how much preparation slows a launch-bound forward pass.
 
 Usage:
     python benchmarks/host_pipeline.py                       # 4096 texts of 200 words, 8 labels
@@ -120,6 +123,9 @@ class QueuedStandIn(torch.nn.Module):
         return logits
 
 
+LAUNCHED_OPS = 300  # the order of a small encoder's kernel launches in one forward pass
+
+
 def make_texts(n: int, words: int, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
     return [" ".join(f"w{rng.randrange(throughput.N_WORDS)}" for _ in range(words)) for _ in range(n)]
@@ -152,9 +158,8 @@ def tokenizer_pool_rates(model, texts: list[str], labels: list[str], workers: li
     return {key: min(values) for key, values in times.items()}
 
 
-def wake_up_delays(model, texts: list[str], labels: list[str], slice_rows: int, workers: int) -> list[float]:
-    """Seconds beyond 5 ms that each 5 ms sleep of this thread lasts while another prepares ``texts``."""
-    _assembly.SLICE_ROWS, shipped = slice_rows, _assembly.SLICE_ROWS
+def while_preparing(model, texts: list[str], labels: list[str], workers: int, probe) -> list[float]:
+    """``probe()`` on this thread, again and again, while ``workers`` host threads prepare ``texts``."""
     pieces = [texts[start : start + _model.PIECE_ROWS] for start in range(0, len(texts), _model.PIECE_ROWS)]
 
     def prepare() -> None:
@@ -163,17 +168,39 @@ def wake_up_delays(model, texts: list[str], labels: list[str], slice_rows: int, 
                 pass
 
     preparing = threading.Thread(target=prepare)
-    delays = []
+    results = []
     try:
         preparing.start()
         while preparing.is_alive():
-            start = time.perf_counter()
-            time.sleep(0.005)
-            delays.append(time.perf_counter() - start - 0.005)
+            results.append(probe())
     finally:
         preparing.join()
+    return results
+
+
+def wake_up_delays(model, texts: list[str], labels: list[str], slice_rows: int, workers: int) -> list[float]:
+    """Seconds beyond 5 ms that each 5 ms sleep of this thread lasts while host threads prepare ``texts``."""
+
+    def delay() -> float:
+        start = time.perf_counter()
+        time.sleep(0.005)
+        return time.perf_counter() - start - 0.005
+
+    _assembly.SLICE_ROWS, shipped = slice_rows, _assembly.SLICE_ROWS
+    try:
+        return while_preparing(model, texts, labels, workers, delay)
+    finally:
         _assembly.SLICE_ROWS = shipped
-    return delays
+
+
+def launch_time(ops: int = LAUNCHED_OPS) -> float:
+    """Seconds to call ``ops`` small torch operations one after another (each gives up the GIL and takes it
+    back, as every kernel launch of a forward pass does)."""
+    value = torch.zeros(16)
+    start = time.perf_counter()
+    for _ in range(ops):
+        value = value + 1
+    return time.perf_counter() - start
 
 
 def main(argv=None) -> int:
@@ -298,6 +325,21 @@ def main(argv=None) -> int:
     for size, values in delays.items():
         values.sort()
         print(f"| {size} | {statistics.mean(values) * 1000:.2f} ms | {values[int(0.9 * len(values))] * 1000:.2f} ms |")
+
+    print()
+    print(f"Launching {LAUNCHED_OPS} small torch operations in a row on the launching thread (as a forward pass "
+          f"launches its kernels), alone and while {model.num_workers} host threads prepare the texts "
+          f"({args.repeat} rounds):")
+    print()
+    print("| launching thread | median | mean | 90th percentile |")
+    print("|---|---|---|---|")
+    alone = [launch_time() for _ in range(200 * args.repeat)]
+    busy = [seconds for _ in range(args.repeat)
+            for seconds in while_preparing(model, texts, labels, model.num_workers, launch_time)]
+    for title, values in (("alone", alone), ("while preparing", busy)):
+        values.sort()
+        print(f"| {title} | {values[len(values) // 2] * 1000:.2f} ms | {statistics.mean(values) * 1000:.2f} ms | "
+              f"{values[int(0.9 * len(values))] * 1000:.2f} ms |")
     return 0
 
 
