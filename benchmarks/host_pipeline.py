@@ -7,7 +7,8 @@ built at start-up; nothing is downloaded), on N texts of W words with L labels:
    batch is collated) against the tokenizer's own ``encode_batch`` on the same texts (the Rust batch
    encoder, parallel over cores, without any of our assembly).
 2. Preparation on host threads: one call's texts prepared in parts of ``PREPARED_ROWS`` on 1, 2, ...
-   threads, with the network replaced by one that returns at once (so only preparation is timed).
+   threads, with the network replaced by one that returns at once (so only preparation is timed), with
+   the tokenizer's own thread pool on and off (4. below).
 3. Overlap: the network replaced by a stand-in whose forward pass sleeps a fixed time per batch
    (releasing the GIL, as PyTorch kernels and CUDA launches do), by default as long as everything
    else the engine does per batch, with batches as large as on CUDA (16384 tokens). The engine's
@@ -19,8 +20,8 @@ built at start-up; nothing is downloaded), on N texts of W words with L labels:
    them beyond the fixed time (waiting for a core and the GIL after the sleep), and after the last.
 4. The tokenizer's own thread pool: the Rust tokenizer spreads each ``encode_batch`` call over a pool
    of its own threads unless ``TOKENIZERS_PARALLELISM=false``; with several host threads calling it,
-   the two pools share the cores. Preparation on 1, 2, ... host threads with the pool on and off (the
-   variable is switched between runs of this process; the tokenizer reads it at every call).
+   the two pools share the cores. Measurement 2 runs with the pool on and off (the variable is switched
+   between interleaved runs of this process; the tokenizer reads it at every call).
 5. Wake-up delay: while texts are prepared on host threads, the main thread (the one that launches the
    network) sleeps 5 ms again and again; how much later than 5 ms it runs again is the time it waited
    for a core and for the GIL. Measured with the rows tokenized and laid out in slices of
@@ -233,6 +234,9 @@ def main(argv=None) -> int:
     encode_batch = best(lambda: backend.encode_batch(texts, add_special_tokens=False), args.repeat)
     prepare = best(lambda: model.encode(request), args.repeat)
     tokens = sum(len(row.ids) for row in model.encode(request))
+    print("The tokenizer's own thread pool (`TOKENIZERS_PARALLELISM`) is as this process was started for the first two "
+          f"rows, switched for the engine's (fastest of {args.repeat} interleaved runs).")
+    print()
     print("| what | texts/s | M tokens/s | time vs encode_batch |")
     print("|---|---|---|---|")
     print(f"| tokenizer `encode_batch` (texts alone) | {args.n / encode_batch:,.0f} | - | 1.00 |")
@@ -243,12 +247,13 @@ def main(argv=None) -> int:
     model.max_batch_tokens = args.max_batch_tokens
     try:
         model.network = StandInNetwork(0.0)
-        for workers in map(int, args.workers.split(",")):
-            model.num_workers = workers
-            seconds = best(lambda: model.logits(texts, labels), args.repeat)
-            print(f"| engine, network returning at once, {workers} host thread(s) | {args.n / seconds:,.0f} | "
-                  f"{tokens / seconds / 1e6:.2f} | {seconds / encode_batch:.2f} |")
-        model.num_workers = max(map(int, args.workers.split(",")))
+        thread_counts = [int(count) for count in args.workers.split(",")]
+        rates = tokenizer_pool_rates(model, texts, labels, thread_counts, args.repeat)
+        for (threads, pool), seconds in rates.items():
+            print(f"| engine, network returning at once, {threads} host thread(s), tokenizer pool "
+                  f"{'on' if pool else 'off'} | {args.n / seconds:,.0f} | {tokens / seconds / 1e6:.2f} | "
+                  f"{seconds / encode_batch:.2f} |")
+        model.num_workers = max(thread_counts)
         model.network.batches = 0
         model.logits(texts, labels)
         batches = model.network.batches
@@ -295,19 +300,6 @@ def main(argv=None) -> int:
         print("|---|---|---|")
         for where, seconds in sync_idle.items():
             print(f"| {where} | {seconds * 1000:.0f} | {seconds * 1000 / batches:.2f} |")
-
-        model.network = StandInNetwork(0.0)
-        thread_counts = [int(count) for count in args.workers.split(",")]
-        rates = tokenizer_pool_rates(model, texts, labels, thread_counts, args.repeat)
-        print()
-        print(f"Preparation (the engine with a network that returns at once) with the tokenizer's own thread pool on "
-              f"and off (`TOKENIZERS_PARALLELISM`; fastest of {args.repeat} interleaved runs), texts/s:")
-        print()
-        print("| host threads | pool on (the tokenizer's default) | pool off |")
-        print("|---|---|---|")
-        for threads in thread_counts:
-            print(f"| {threads} | {args.n / rates[threads, True]:,.0f} | {args.n / rates[threads, False]:,.0f} |")
-        model.num_workers = max(thread_counts)
     finally:
         model.network = network
 
