@@ -158,9 +158,12 @@ def stream_batches(
     next group is taken from ``groups`` if ``groups_ready()`` says that it can be taken without waiting
     for its preparation (default: always); otherwise only once the device has nothing else to run.
     Each batch is read back only after the next one has been launched, so on CUDA the device always
-    has queued work.
+    has queued work. On the CPU, where a launch returns only once the batch has run, the collating
+    thread is also handed the batches already planned just before each launch, so that it collates
+    them while the batch runs rather than when the launching thread needs the GIL again.
     """
     planned = _Planned(groups, groups_ready or (lambda: True), batch_size, max_batch_tokens)
+    synchronous = runner.device.type == "cpu"
 
     def collated(item: tuple[_Group, list[int] | None]) -> tuple[_Group, list[int] | None, _Collated | None]:
         group, indices = item
@@ -178,6 +181,8 @@ def stream_batches(
     batches = AheadOfTime(collated, planned, workers=1, ahead=2, name="gliclass-collate", fill_on_next=False)
     with torch.inference_mode(), batches:
         for group, indices, batch in batches:
+            if synchronous:
+                batches.fill(while_ready=planned.has_planned)
             launched = None if batch is None else (group, indices, runner.launch(batch.rows, batch.tensors))
             batches.fill(while_ready=planned.ready)
             if waiting is not None:
@@ -209,7 +214,11 @@ class _Planned(Iterator[tuple["_Group", "list[int] | None"]]):
 
     def ready(self) -> bool:
         """Whether the next batch can be taken without waiting for a group to be prepared."""
-        return bool(self._batches) or self._groups_ready()
+        return self.has_planned() or self._groups_ready()
+
+    def has_planned(self) -> bool:
+        """Whether the next batch can be taken without reading another group."""
+        return bool(self._batches)
 
 
 class _Group:

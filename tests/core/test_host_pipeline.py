@@ -236,6 +236,35 @@ def test_the_next_group_is_taken_while_batches_of_the_last_are_still_to_run(monk
     assert not [thread for thread in threading.enumerate() if thread.name.startswith("gliclass-collate")]
 
 
+def test_on_the_cpu_the_batches_after_the_next_are_collated_while_a_batch_runs():
+    """A CPU launch returns once its batch has run: the collating thread gets its next batch before, not after."""
+    collated = {k: threading.Event() for k in range(5)}
+
+    class SignallingRunner(BatchRunner):
+        def collate(self, rows):
+            batch = super().collate(rows)
+            collated[int(rows[0].ids[0]) // 2].set()  # rows 2k and 2k + 1 form batch k
+            return batch
+
+    class WaitingNetwork(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.waited_for: list[bool] = []
+
+        def forward(self, batch):
+            k = int(batch.input_ids[0, 0]) // 2
+            if k + 2 in collated:
+                self.waited_for.append(collated[k + 2].wait(timeout=5))
+            return batch.input_ids[:, :1].to(torch.float32).expand(batch.label_positions.shape)
+
+    network = WaitingNetwork()
+    runner = SignallingRunner(network, pad_id=0, device=torch.device("cpu"))
+    rows = [EncodedRow(np.array([i, 7, 7]), np.array([1]), 2, False) for i in range(10)]
+    results = list(stream_batches(runner, iter([("only", rows)]), batch_size=2, max_batch_tokens=10_000))
+    assert [float(row[0]) for row in results[0][1]] == list(range(10))
+    assert network.waited_for == [True, True, True]  # batches 2, 3, 4 collated while batches 0, 1, 2 ran
+
+
 def test_the_first_batch_runs_before_the_next_group_is_ready():
     launched = threading.Event()
 
