@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CheckpointError, TextsShortenedWarning
-from ._assembly import EncodedRow, InputAssembler
+from ._assembly import SLICE_ROWS, EncodedRow, InputAssembler
 from ._cache import LogitCache, row_key
 from ._checkpoint import read_json, read_weights, resolve_checkpoint
 from ._config import GLiClassConfig, check_example_token, parse_config
@@ -44,7 +44,17 @@ PREPARED_ROWS = 1024
 assembled) on host threads in pieces of ``PIECE_ROWS``; the network takes every piece that is ready, up
 to this many texts, so it starts after the first piece and is never kept waiting for a whole part."""
 PIECE_ROWS = 128
-"""Texts prepared together on one host thread."""
+"""Texts prepared together on one host thread (the first ``PIECE_ROWS`` split across the threads)."""
+
+
+def piece_ranges(n_rows: int, workers: int) -> list[range]:
+    """The rows of a call in the pieces its host threads prepare, ``PIECE_ROWS`` at a time; when there are
+    more, the first ``PIECE_ROWS`` are split evenly across the threads, so that the network's first batch is
+    ready sooner (into pieces of at least one tokenizer call's ``SLICE_ROWS``). A call of at most
+    ``PIECE_ROWS`` rows is one piece, prepared without threads."""
+    first = max(SLICE_ROWS, -(-PIECE_ROWS // max(1, workers))) if n_rows > PIECE_ROWS else PIECE_ROWS
+    starts = [*range(0, min(PIECE_ROWS, n_rows), first), *range(PIECE_ROWS, n_rows, PIECE_ROWS)]
+    return [range(start, end) for start, end in zip(starts, [*starts[1:], n_rows])]
 
 
 class GLiClass:
@@ -580,8 +590,7 @@ missing, long_texts, chunk_aggregation, row_names
         most ``PREPARED_ROWS`` rows), sorted by length into batches.
         """
         check_positive_int(batch_size, "batch_size", optional=True)
-        pieces = [range(start, min(start + PIECE_ROWS, len(request.rows)))
-                  for start in range(0, len(request.rows), PIECE_ROWS)]
+        pieces = piece_ranges(len(request.rows), self.num_workers)
         prepared = self._prepared(lambda rows: self._prepare(request, rows, mode, cache), pieces,
                                   ahead=max(2, PREPARED_ROWS // PIECE_ROWS) + self.num_workers)
         in_flight = _InFlight()

@@ -175,6 +175,21 @@ def test_an_input_repeated_in_the_next_part_runs_once_while_the_first_is_in_flig
     np.testing.assert_array_equal(scores[3], scores[1])
 
 
+@pytest.mark.parametrize(("n_rows", "workers", "sizes"), [
+    (0, 2, []),
+    (5, 2, [5]),  # one piece, prepared without threads
+    (128, 4, [128]),
+    (300, 1, [128, 128, 44]),
+    (300, 2, [64, 64, 128, 44]),  # the first 128 rows split across the threads
+    (300, 3, [43, 43, 42, 128, 44]),
+    (300, 32, [16] * 8 + [128, 44]),  # never below one tokenizer call's 16 rows
+])
+def test_a_calls_rows_are_prepared_in_pieces_the_first_split_across_the_threads(n_rows, workers, sizes):
+    pieces = _model.piece_ranges(n_rows, workers)
+    assert [len(piece) for piece in pieces] == sizes
+    assert [row for piece in pieces for row in piece] == list(range(n_rows))
+
+
 def test_num_workers_defaults_to_the_available_cores_and_is_checked(tiny_checkpoint):
     import os
 
