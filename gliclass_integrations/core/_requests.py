@@ -94,6 +94,7 @@ def build_request(
     prompts = normalize_prompt(prompt, n)
     example_lists = normalize_examples(examples, n)
     descriptions = normalize_descriptions(label_descriptions, shared if shared is not None else per_text)
+    shared_lead = render_descriptions(shared, descriptions) if shared is not None else None
     rows = []
     for index, text in enumerate(text_list):
         row_labels = shared if shared is not None else per_text[index]
@@ -102,7 +103,7 @@ def build_request(
                 text=text,
                 labels=row_labels,
                 prompt=prompts[index],
-                lead=render_descriptions(row_labels, descriptions),
+                lead=shared_lead if shared is not None else render_descriptions(row_labels, descriptions),
                 examples=example_lists[index],
             )
         )
