@@ -26,7 +26,12 @@ built at start-up; nothing is downloaded), on N texts of W words with L labels:
    network) sleeps 5 ms again and again; how much later than 5 ms it runs again is the time it waited
    for a core and for the GIL. Measured with the rows tokenized and laid out in slices of
    ``SLICE_ROWS`` (the GIL is free during each call into the tokenizer) and in one slice per piece.
-6. Launching while preparing: the time to call ``LAUNCHED_OPS`` small torch operations in a row (each
+6. The launching loop alone: the batches of rows encoded beforehand (no host thread preparing) run through
+   the synchronous stand-in; the time beyond its sleeps is what the loop itself costs per batch (taking a
+   collated batch, launching, reading back). Beside it, one batch's collating, launch and read-back timed
+   right after a sleep of the forward time and back to back: on a VM, work right after a thread slept
+   can run several times slower than the same work timed in a tight loop.
+7. Launching while preparing: the time to call ``LAUNCHED_OPS`` small torch operations in a row (each
    gives the GIL up and takes it back, as each kernel launch of a forward pass on a GPU does), alone and
    while host threads prepare texts: how much preparation slows a launch-bound forward pass.
 
@@ -56,6 +61,7 @@ import throughput
 
 from gliclass_integrations import GLiClass
 from gliclass_integrations.core import _assembly, _model
+from gliclass_integrations.core._engine import BatchRunner, plan_batches, stream_batches
 from gliclass_integrations.core._pipeline import AheadOfTime
 from gliclass_integrations.core._requests import build_request
 
@@ -194,6 +200,45 @@ def wake_up_delays(model, texts: list[str], labels: list[str], slice_rows: int, 
         _assembly.SLICE_ROWS = shipped
 
 
+def loop_overhead(model, rows: list, seconds: float, max_batch_tokens: int, repeat: int) -> tuple[int, float]:
+    """Batches, and the fastest run's seconds per batch beyond the stand-in's sleeps, of ``stream_batches`` on
+    rows encoded beforehand (in groups of ``PREPARED_ROWS``, as the engine takes them)."""
+    extra = []
+    for _ in range(repeat):
+        network = StandInNetwork(seconds)
+        runner = BatchRunner(network, pad_id=model.assembler.tokenizer.pad_id, device=torch.device("cpu"))
+        groups = ((start, rows[start : start + _model.PREPARED_ROWS])
+                  for start in range(0, len(rows), _model.PREPARED_ROWS))
+        start = time.perf_counter()
+        for _ in stream_batches(runner, groups, batch_size=None, max_batch_tokens=max_batch_tokens):
+            pass
+        elapsed = time.perf_counter() - start
+        start = time.perf_counter()
+        for _ in range(network.batches):
+            network.sleep()
+        extra.append((elapsed - (time.perf_counter() - start)) / network.batches)
+    return network.batches, min(extra)
+
+
+def one_batch_times(model, rows: list, seconds: float, max_batch_tokens: int, rounds: int = 60) -> dict:
+    """Median seconds to collate, launch (a network returning at once) and read back one batch of ``rows``:
+    right after sleeping ``seconds``, and back to back."""
+    batch = [rows[i] for i in plan_batches([len(row.ids) for row in rows], batch_size=None,
+                                           max_batch_tokens=max_batch_tokens)[0]]
+    runner = BatchRunner(StandInNetwork(0.0), pad_id=model.assembler.tokenizer.pad_id, device=torch.device("cpu"))
+    medians = {}
+    for title, pause in (("right after a sleep", seconds), ("back to back", 0.0)):
+        times = []
+        for _ in range(rounds):
+            time.sleep(pause)
+            start = time.perf_counter()
+            for launched in runner.launch(batch, runner.collate(batch)):
+                launched.read()
+            times.append(time.perf_counter() - start)
+        medians[title] = statistics.median(times)
+    return medians
+
+
 def launch_time(ops: int = LAUNCHED_OPS) -> float:
     """Seconds to call ``ops`` small torch operations one after another (each gives up the GIL and takes it
     back, as every kernel launch of a forward pass does)."""
@@ -302,6 +347,19 @@ def main(argv=None) -> int:
             print(f"| {where} | {seconds * 1000:.0f} | {seconds * 1000 / batches:.2f} |")
     finally:
         model.network = network
+
+    rows = model.encode(request)
+    loop_batches, per_batch_extra = loop_overhead(model, rows, per_batch, args.max_batch_tokens, args.repeat)
+    print()
+    print(f"The launching loop alone ({len(rows)} rows encoded beforehand, no host thread preparing; "
+          f"{loop_batches} batches of {per_batch * 1000:.1f} ms, fastest of {args.repeat}): "
+          f"{per_batch_extra * 1000:.2f} ms per batch beyond the sleeps "
+          f"({1 + per_batch_extra / per_batch:.3f} × the network time alone).")
+    print()
+    print("| one batch collated, launched (returning at once) and read back | median |")
+    print("|---|---|")
+    for title, seconds in one_batch_times(model, rows, per_batch, args.max_batch_tokens).items():
+        print(f"| {title} | {seconds * 1000:.2f} ms |")
 
     print()
     print(f"Wake-up delay of the launching thread after a 5 ms sleep, while {model.num_workers} host threads prepare "
