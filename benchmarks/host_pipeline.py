@@ -8,7 +8,8 @@ built at start-up; nothing is downloaded), on N texts of W words with L labels:
    encoder, parallel over cores, without any of our assembly).
 2. Preparation on host threads: one call's texts prepared in parts of ``PREPARED_ROWS`` on 1, 2, ...
    threads, with the network replaced by one that returns at once (so only preparation is timed), with
-   the tokenizer's own thread pool on and off (4. below).
+   the tokenizer's own thread pool on and off (4. below). 1 and 2 are measured interleaved, round after
+   round, each figure the fastest of its rounds.
 3. Overlap: the network replaced by a stand-in whose forward pass sleeps a fixed time per batch
    (releasing the GIL, as PyTorch kernels and CUDA launches do), by default as long as everything
    else the engine does per batch, with batches as large as on CUDA (16384 tokens). The engine's
@@ -147,22 +148,37 @@ def best(call, repeat: int) -> float:
     return min(times)
 
 
-def tokenizer_pool_rates(model, texts: list[str], labels: list[str], workers: list[int], repeat: int) -> dict:
-    """Fastest engine time (network returning at once) per (host threads, tokenizer pool on)."""
-    times: dict[tuple[int, bool], list[float]] = {(w, pool): [] for w in workers for pool in (True, False)}
+def preparation_times(model, texts: list[str], labels: list[str], workers: list[int], repeat: int) -> dict:
+    """Fastest time of the tokenizer's ``encode_batch`` on the bare texts, of ``GLiClass.encode``, and of the
+    engine (network returning at once) per (host threads, tokenizer pool on), all interleaved, so that a
+    slow spell of a shared machine does not fall on one of them alone."""
+    backend = model.assembler.tokenizer._backend
+    request = build_request(texts, labels)
+    times: dict = {"encode_batch": [], "encode": [], **{(w, pool): [] for w in workers for pool in (True, False)}}
     shipped = os.environ.get("TOKENIZERS_PARALLELISM")
     try:
         for _ in range(repeat):
-            for threads, pool in times:
-                os.environ["TOKENIZERS_PARALLELISM"] = "true" if pool else "false"
-                model.num_workers = threads
-                times[threads, pool].append(best(lambda: model.logits(texts, labels), 1))
+            for key in times:
+                if key == "encode_batch":
+                    times[key].append(best(lambda: backend.encode_batch(texts, add_special_tokens=False), 1))
+                elif key == "encode":
+                    times[key].append(best(lambda: model.encode(request), 1))
+                else:
+                    threads, pool = key
+                    os.environ["TOKENIZERS_PARALLELISM"] = "true" if pool else "false"
+                    model.num_workers = threads
+                    times[key].append(best(lambda: model.logits(texts, labels), 1))
+                    restore_tokenizer_pool(shipped)
     finally:
-        if shipped is None:
-            os.environ.pop("TOKENIZERS_PARALLELISM", None)
-        else:
-            os.environ["TOKENIZERS_PARALLELISM"] = shipped
+        restore_tokenizer_pool(shipped)
     return {key: min(values) for key, values in times.items()}
+
+
+def restore_tokenizer_pool(shipped: str | None) -> None:
+    if shipped is None:
+        os.environ.pop("TOKENIZERS_PARALLELISM", None)
+    else:
+        os.environ["TOKENIZERS_PARALLELISM"] = shipped
 
 
 def while_preparing(model, texts: list[str], labels: list[str], workers: int, probe) -> list[float]:
@@ -272,31 +288,29 @@ def main(argv=None) -> int:
         model = GLiClass.from_pretrained(folder, device="cpu", max_length=512)
     texts, labels = make_texts(args.n, args.words), throughput.make_labels(args.labels)
     request = build_request(texts, labels)
-    backend = model.assembler.tokenizer._backend
     print(f"CPU: {throughput._cpu_name()}, {torch.get_num_threads()} torch threads; {args.n} texts of "
           f"{args.words} words, {args.labels} labels, parts of {_model.PREPARED_ROWS} texts")
 
-    encode_batch = best(lambda: backend.encode_batch(texts, add_special_tokens=False), args.repeat)
-    prepare = best(lambda: model.encode(request), args.repeat)
     tokens = sum(len(row.ids) for row in model.encode(request))
-    print("The tokenizer's own thread pool (`TOKENIZERS_PARALLELISM`) is as this process was started for the first two "
-          f"rows, switched for the engine's (fastest of {args.repeat} interleaved runs).")
-    print()
-    print("| what | texts/s | M tokens/s | time vs encode_batch |")
-    print("|---|---|---|---|")
-    print(f"| tokenizer `encode_batch` (texts alone) | {args.n / encode_batch:,.0f} | - | 1.00 |")
-    print(f"| `GLiClass.encode` (one call) | {args.n / prepare:,.0f} | {tokens / prepare / 1e6:.2f} | "
-          f"{prepare / encode_batch:.2f} |")
-
     network = model.network
     model.max_batch_tokens = args.max_batch_tokens
     try:
         model.network = StandInNetwork(0.0)
         thread_counts = [int(count) for count in args.workers.split(",")]
-        rates = tokenizer_pool_rates(model, texts, labels, thread_counts, args.repeat)
-        for (threads, pool), seconds in rates.items():
-            print(f"| engine, network returning at once, {threads} host thread(s), tokenizer pool "
-                  f"{'on' if pool else 'off'} | {args.n / seconds:,.0f} | {tokens / seconds / 1e6:.2f} | "
+        times = preparation_times(model, texts, labels, thread_counts, args.repeat)
+        encode_batch = times.pop("encode_batch")
+        rows = {"`GLiClass.encode` (one call)": times.pop("encode")}
+        for (threads, pool), seconds in times.items():
+            rows[f"engine, network returning at once, {threads} host thread(s), tokenizer pool "
+                 f"{'on' if pool else 'off'}"] = seconds
+        print("The tokenizer's own thread pool (`TOKENIZERS_PARALLELISM`) is as this process was started for the "
+              f"first two rows, switched for the engine's (fastest of {args.repeat} runs, all rows interleaved).")
+        print()
+        print("| what | texts/s | M tokens/s | time vs encode_batch |")
+        print("|---|---|---|---|")
+        print(f"| tokenizer `encode_batch` (texts alone) | {args.n / encode_batch:,.0f} | - | 1.00 |")
+        for title, seconds in rows.items():
+            print(f"| {title} | {args.n / seconds:,.0f} | {tokens / seconds / 1e6:.2f} | "
                   f"{seconds / encode_batch:.2f} |")
         model.num_workers = max(thread_counts)
         model.network.batches = 0
