@@ -299,9 +299,9 @@ def main(argv=None) -> int:
         thread_counts = [int(count) for count in args.workers.split(",")]
         times = preparation_times(model, texts, labels, thread_counts, args.repeat)
         encode_batch = times.pop("encode_batch")
-        rows = {"`GLiClass.encode` (one call)": times.pop("encode")}
+        preparations = {"`GLiClass.encode` (one call)": times.pop("encode")}
         for (threads, pool), seconds in times.items():
-            rows[f"engine, network returning at once, {threads} host thread(s), tokenizer pool "
+            preparations[f"engine, network returning at once, {threads} host thread(s), tokenizer pool "
                  f"{'on' if pool else 'off'}"] = seconds
         print("The tokenizer's own thread pool (`TOKENIZERS_PARALLELISM`) is as this process was started for the "
               f"first two rows, switched for the engine's (fastest of {args.repeat} runs, all rows interleaved).")
@@ -309,7 +309,7 @@ def main(argv=None) -> int:
         print("| what | texts/s | M tokens/s | time vs encode_batch |")
         print("|---|---|---|---|")
         print(f"| tokenizer `encode_batch` (texts alone) | {args.n / encode_batch:,.0f} | - | 1.00 |")
-        for title, seconds in rows.items():
+        for title, seconds in preparations.items():
             print(f"| {title} | {args.n / seconds:,.0f} | {tokens / seconds / 1e6:.2f} | "
                   f"{seconds / encode_batch:.2f} |")
         model.num_workers = max(thread_counts)
