@@ -148,12 +148,11 @@ def best(call, repeat: int) -> float:
     return min(times)
 
 
-def preparation_times(model, texts: list[str], labels: list[str], workers: list[int], repeat: int) -> dict:
+def preparation_times(model, request, texts: list[str], labels: list[str], workers: list[int], repeat: int) -> dict:
     """Fastest time of the tokenizer's ``encode_batch`` on the bare texts, of ``GLiClass.encode``, and of the
     engine (network returning at once) per (host threads, tokenizer pool on), all interleaved, so that a
-    slow spell of a shared machine does not fall on one of them alone."""
+    slow spell of a shared machine does not fall on one of them alone. ``request``: the texts' request."""
     backend = model.assembler.tokenizer._backend
-    request = build_request(texts, labels)
     times: dict = {"encode_batch": [], "encode": [], **{(w, pool): [] for w in workers for pool in (True, False)}}
     shipped = os.environ.get("TOKENIZERS_PARALLELISM")
     try:
@@ -255,6 +254,13 @@ def one_batch_times(model, rows: list, seconds: float, max_batch_tokens: int, ro
     return medians
 
 
+def spread(values: list[float]) -> dict[str, float]:
+    """Median, mean and 90th percentile of ``values``."""
+    ordered = sorted(values)
+    return {"median": ordered[len(ordered) // 2], "mean": statistics.mean(ordered),
+            "90th percentile": ordered[int(0.9 * len(ordered))]}
+
+
 def launch_time(ops: int = LAUNCHED_OPS) -> float:
     """Seconds to call ``ops`` small torch operations one after another (each gives up the GIL and takes it
     back, as every kernel launch of a forward pass does)."""
@@ -291,13 +297,14 @@ def main(argv=None) -> int:
     print(f"CPU: {throughput._cpu_name()}, {torch.get_num_threads()} torch threads; {args.n} texts of "
           f"{args.words} words, {args.labels} labels, parts of {_model.PREPARED_ROWS} texts")
 
-    tokens = sum(len(row.ids) for row in model.encode(request))
+    rows = model.encode(request)
+    tokens = sum(len(row.ids) for row in rows)
     network = model.network
     model.max_batch_tokens = args.max_batch_tokens
     try:
         model.network = StandInNetwork(0.0)
         thread_counts = [int(count) for count in args.workers.split(",")]
-        times = preparation_times(model, texts, labels, thread_counts, args.repeat)
+        times = preparation_times(model, request, texts, labels, thread_counts, args.repeat)
         encode_batch = times.pop("encode_batch")
         preparations = {"`GLiClass.encode` (one call)": times.pop("encode")}
         for (threads, pool), seconds in times.items():
@@ -362,7 +369,6 @@ def main(argv=None) -> int:
     finally:
         model.network = network
 
-    rows = model.encode(request)
     loop_batches, per_batch_extra = loop_overhead(model, rows, per_batch, args.max_batch_tokens, args.repeat)
     print()
     print(f"The launching loop alone ({len(rows)} rows encoded beforehand, no host thread preparing; "
@@ -387,8 +393,8 @@ def main(argv=None) -> int:
         for size in slices:
             delays[size] += wake_up_delays(model, texts, labels, size, model.num_workers)
     for size, values in delays.items():
-        values.sort()
-        print(f"| {size} | {statistics.mean(values) * 1000:.2f} ms | {values[int(0.9 * len(values))] * 1000:.2f} ms |")
+        stats = spread(values)
+        print(f"| {size} | {stats['mean'] * 1000:.2f} ms | {stats['90th percentile'] * 1000:.2f} ms |")
 
     print()
     print(f"Launching {LAUNCHED_OPS} small torch operations in a row on the launching thread (as a forward pass "
@@ -401,9 +407,7 @@ def main(argv=None) -> int:
     busy = [seconds for _ in range(args.repeat)
             for seconds in while_preparing(model, texts, labels, model.num_workers, launch_time)]
     for title, values in (("alone", alone), ("while preparing", busy)):
-        values.sort()
-        print(f"| {title} | {values[len(values) // 2] * 1000:.2f} ms | {statistics.mean(values) * 1000:.2f} ms | "
-              f"{values[int(0.9 * len(values))] * 1000:.2f} ms |")
+        print(f"| {title} | " + " | ".join(f"{seconds * 1000:.2f} ms" for seconds in spread(values).values()) + " |")
     return 0
 
 
