@@ -106,13 +106,25 @@ class InputAssembler:
 
     def _encode_slice(self, rows: Sequence[RowRequest], chunk: bool, names: RowNames, offset: int):
         try:
-            if self.tokenizer.independent_pieces:
-                pieces = self._pieces_one_by_one(rows)
-            else:
-                pieces = self._pieces_from_whole_strings(rows)
+            pieces = self._pieces(rows)
         except ReservedSequenceError as error:
-            raise ValueError(str(error)) from None
+            raise self._named(error, rows, names, offset) from None
         return [self._layout(piece, chunk, lambda index=offset + i: names(index)) for i, piece in enumerate(pieces)]
+
+    def _pieces(self, rows: Sequence[RowRequest]) -> list[RowPieces]:
+        if self.tokenizer.independent_pieces:
+            return self._pieces_one_by_one(rows)
+        return self._pieces_from_whole_strings(rows)
+
+    def _named(self, error: ReservedSequenceError, rows: Sequence[RowRequest], names: RowNames,
+               offset: int) -> ValueError:
+        """The error of a slice of rows, naming the first row that raises it on its own."""
+        for i, row in enumerate(rows):
+            try:
+                self._pieces([row])
+            except ReservedSequenceError as own_error:
+                return ValueError(f"{names(offset + i)}: {own_error}")
+        return ValueError(str(error))
 
     # -- tokenization, piece by piece (the label block and examples once per distinct value) ----------
 

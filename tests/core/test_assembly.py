@@ -112,8 +112,10 @@ def test_structure_strings_in_content_create_no_slots(encoder, load_model):
 def test_private_use_sentinels_in_content_are_rejected(tiny_model):
     from gliclass_integrations.core._tokenizer import SENTINELS
 
-    with pytest.raises(ValueError, match="reserved for GLiClass structure tokens"):
+    with pytest.raises(ValueError, match=r"^texts\[1\]: .*reserved for GLiClass structure tokens"):
         tiny_model.logits(["fine", f"bad {SENTINELS[LABEL]}"], ["a", "b"])
+    with pytest.raises(ValueError, match=r"^texts\[0\]: .*reserved for GLiClass structure tokens"):
+        tiny_model.logits(["fine", "also fine"], ["a", f"b {SENTINELS[SEP]}"])  # in a label: its first row
 
 
 LONG_TEXT = " ".join(f"word{i % 37} the quick brown fox" for i in range(400))
