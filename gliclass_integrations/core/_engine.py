@@ -161,6 +161,8 @@ def stream_batches(
     has queued work. On the CPU, where a launch returns only once the batch has run, the collating
     thread is also handed the batches already planned just before each launch, so that it collates
     them while the batch runs rather than when the launching thread needs the GIL again.
+
+    An exception raised by ``groups`` is raised once every group before it has been yielded.
     """
     planned = _Planned(groups, groups_ready or (lambda: True), batch_size, max_batch_tokens)
     synchronous = runner.device.type == "cpu"
@@ -181,6 +183,10 @@ def stream_batches(
     batches = AheadOfTime(collated, planned, workers=1, ahead=2, name="gliclass-collate", fill_on_next=False)
     with torch.inference_mode(), batches:
         for group, indices, batch in batches:
+            if isinstance(group, _Failed):
+                if waiting is not None:
+                    yield from read(waiting)
+                raise group.error
             if synchronous:
                 batches.fill(while_ready=planned.has_planned)
             launched = None if batch is None else (group, indices, runner.launch(batch.rows, batch.tensors))
@@ -195,7 +201,8 @@ def stream_batches(
 
 
 class _Planned(Iterator[tuple["_Group", "list[int] | None"]]):
-    """Batches group after group: ``(group, row indices)``, and ``(group, None)`` for an empty group."""
+    """Batches group after group: ``(group, row indices)``, ``(group, None)`` for an empty group, and last
+    ``(_Failed, None)`` in place of a group that raised an exception when it was taken."""
 
     def __init__(self, groups: Iterator, groups_ready: Callable[[], bool], batch_size: int | None,
                  max_batch_tokens: int) -> None:
@@ -204,10 +211,19 @@ class _Planned(Iterator[tuple["_Group", "list[int] | None"]]):
         self._batch_size = batch_size
         self._max_batch_tokens = max_batch_tokens
         self._batches: deque[tuple[_Group, list[int] | None]] = deque()
+        self._failed = False
 
-    def __next__(self) -> tuple[_Group, list[int] | None]:
+    def __next__(self) -> tuple[_Group | _Failed, list[int] | None]:
         if not self._batches:
-            tag, rows = next(self._groups)
+            if self._failed:
+                raise StopIteration
+            try:
+                tag, rows = next(self._groups)
+            except StopIteration:
+                raise
+            except Exception as error:  # raised in its turn, after the groups before it
+                self._failed = True
+                return _Failed(error), None
             group = _Group(tag, rows, self._batch_size, self._max_batch_tokens)
             self._batches.extend((group, indices) for indices in group.plan or [None])
         return self._batches.popleft()
@@ -241,6 +257,13 @@ class _Group:
             on_batch(len(indices))
         self.unread -= 1
         return (self.tag, self.results) if self.unread == 0 else None
+
+
+class _Failed:
+    """In place of a group: the exception raised while taking it from ``groups``."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
 
 
 class _Collated:

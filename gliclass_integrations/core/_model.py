@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import os
+import threading
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
@@ -38,7 +40,7 @@ DEFAULT_MAX_LENGTH = 1024
 # text (docs/benchmarks.md).
 DEFAULT_MAX_BATCH_TOKENS = {"cuda": 16384, "cpu": 1024}
 DEFAULT_CHUNK_SIZE = 1024
-"""Texts a stream reads (and sorts by length for batching) at a time."""
+"""Texts a stream reads at a time (and at most sorts by length together for batching)."""
 PREPARED_ROWS = 1024
 """Most texts of one call sorted by length and batched together. Texts are prepared (tokenized and
 assembled) on host threads in pieces of ``PIECE_ROWS``; the network takes every piece that is ready, up
@@ -208,9 +210,9 @@ class GLiClass:
             run a fused path of this package for None and "sdpa" (transformers has only an eager one);
             "eager" gives transformers' own implementation, for comparison.
         num_workers : int, optional
-            Host threads that prepare inputs (tokenization and assembly) while the network runs: a call's
-            texts in pieces of 128 (a stream's chunk by chunk, one chunk ahead). Default: one per
-            available CPU core, at most 8. Results do not depend on it.
+            Host threads that prepare inputs (tokenization and assembly) while the network runs, in
+            pieces of 128 texts (a call's, and each chunk of a stream's). Default: one per available CPU
+            core, at most 8. Results do not depend on it.
 
         Returns
         -------
@@ -459,12 +461,15 @@ long_texts, chunk_aggregation, row_names
     ) -> Iterator[np.ndarray]:
         """Raw label logits of a stream of texts, one array per text, in input order.
 
-        ``texts`` is read lazily, ``chunk_size`` texts at a time; each chunk is sorted by length,
-        batched and scored while the next one is read and prepared on a host thread (never more than
-        one chunk ahead), so memory depends on ``chunk_size`` and ``max_batch_tokens``, not on the
-        number of texts. Errors and warnings name a text by its
-        position in the whole stream; texts shortened anywhere in the stream are reported once, in one
-        warning, when the stream ends.
+        ``texts`` is read lazily, ``chunk_size`` texts at a time. Each chunk is prepared in pieces on the
+        host threads (``num_workers``) while the network runs the chunks before it; the network takes the
+        prepared pieces of a chunk that are ready (all of them, unless it would wait), sorted by length
+        into batches. The stream reads at most a few chunks ahead of the texts it has yielded (those
+        queued for the network, and about one chunk being prepared), so memory depends on
+        ``chunk_size`` and ``max_batch_tokens``, not on the number of texts. Errors and warnings name a
+        text by its position in the whole stream; an error is raised after the texts before it have
+        been yielded. Texts shortened anywhere in the stream are reported once, in one warning, when
+        the stream ends.
 
         Parameters
         ----------
@@ -481,7 +486,7 @@ long_texts, chunk_aggregation, row_names
         batch_size : int, optional
             Most texts per forward pass.
         chunk_size : int, default=1024
-            Texts read from ``texts`` at a time. Larger chunks sort more texts by length together
+            Texts read from ``texts`` at a time. Larger chunks can sort more texts by length together
             (less padding) and hold more texts in memory.
         progress_bar : bool, default=False
             Show a progress bar (tqdm) on stderr.
@@ -582,34 +587,51 @@ missing, long_texts, chunk_aggregation, row_names
         self, request: Request, batch_size: int | None, runner, progress, mode: LongTextMode,
         report: ShorteningReport, *, cache: LogitCache | None = None,
     ) -> list[np.ndarray]:
-        """Logits of every row: NaN for missing texts; with a cache, only the rows it lacks run, each distinct
-        input once.
-
-        Rows are prepared (cache lookups, tokenization and assembly) in pieces on host threads while the
-        network runs; each time the network is free it takes the pieces that are ready (at least one, at
-        most ``PREPARED_ROWS`` rows), sorted by length into batches.
-        """
+        """Logits of every row of a request, in pieces of ``piece_ranges`` (``_scored``) grouped by the network
+        into at most ``PREPARED_ROWS`` rows."""
         check_positive_int(batch_size, "batch_size", optional=True)
-        pieces = piece_ranges(len(request.rows), self.num_workers)
-        prepared = self._prepared(lambda rows: self._prepare(request, rows, mode, cache), pieces,
-                                  ahead=max(2, PREPARED_ROWS // PIECE_ROWS) + self.num_workers)
-        in_flight = _InFlight()
+        scored = self._scored(
+            piece_ranges(len(request.rows), self.num_workers), lambda rows: self._prepare(request, rows, mode, cache),
+            runner, batch_size, progress, mode, report, cache,
+            most_rows=PREPARED_ROWS, ahead=max(2, PREPARED_ROWS // PIECE_ROWS) + self.num_workers,
+        )
+        with contextlib.closing(scored):
+            return list(scored)
+
+    def _scored(self, pieces: Iterable, prepare: Callable[[Any], _Part], runner, batch_size: int | None, progress,
+                mode: LongTextMode, report: ShorteningReport, cache: LogitCache | None, *, most_rows: int,
+                ahead: int) -> Iterator[np.ndarray]:
+        """Logits of every row of the pieces, in order: NaN for missing texts; with a cache, only the rows it
+        lacks run, each distinct input once.
+
+        Each piece is prepared by ``prepare`` (cache lookups, tokenization and assembly) on host threads while
+        the network runs, at most ``ahead`` pieces in flight; each time the network is free it takes the
+        prepared pieces that are ready (at least one; pieces of one request, at most ``most_rows`` rows), sorted
+        by length into batches. Close the result when stopping early: no thread is left running.
+        """
+        prepared = self._prepared(prepare, pieces, ahead=ahead)
         ready = prepared.next_is_ready if isinstance(prepared, AheadOfTime) else lambda: False  # one piece
+        in_flight = _InFlight()
 
         def groups():
-            for piece in prepared:
-                group = [piece]
-                while sum(len(part.rows) for part in group) + PIECE_ROWS <= PREPARED_ROWS and ready():
+            for first in prepared:
+                group, rows = [first], len(first.rows)
+                while ready():
+                    try:
+                        piece = prepared.peek()
+                    except Exception:
+                        break  # raised when its turn comes, after this group's rows
+                    if piece.request is not first.request or rows + len(piece.rows) > most_rows:
+                        break
                     group.append(next(prepared))
+                    rows += len(piece.rows)
                 part = _merged(group)
                 yield part, self._before_network(part, progress, mode, report, cache, in_flight)
 
-        results: list[np.ndarray] = []
         runs = self._network_runs(groups(), runner, batch_size, progress, mode, groups_ready=ready)
         with contextlib.closing(prepared), contextlib.closing(runs):  # on any error, no thread is left running
             for part, logits in runs:
-                results += self._after_network(part, logits, progress, mode, cache, in_flight)
-        return results
+                yield from self._after_network(part, logits, progress, mode, cache, in_flight)
 
     def _network_runs(self, groups, runner, batch_size, progress, mode: LongTextMode, groups_ready=None):
         from ._engine import stream_batches
@@ -727,33 +749,31 @@ missing, long_texts, chunk_aggregation, row_names
 
     def _scored_chunks(self, iterator, labels, options, batch_size, chunk_size, progress_bar, transform, mode,
                        row_names, cache):
-        runner = self._runner()  # one per stream: an out-of-memory split carries over to later chunks
         progress = _progress(None) if progress_bar else None
         report = ShorteningReport(self.max_length)
 
-        def chunks():  # read on the consumer's thread: the caller's iterable may be tied to it
+        def pieces():  # read on the consumer's thread: the caller's iterable may be tied to it
             position = 0
-            while chunk := list(islice(iterator, chunk_size)):
-                yield chunk, position
-                position += len(chunk)
+            while texts := list(islice(iterator, chunk_size)):
+                chunk = _Chunk(functools.partial(build_request, texts, labels,
+                                                 names=RowNames(row_names, offset=position), **options))
+                # Only the first chunk's first rows are split across the threads: the stream's first batch waits
+                # for them; later chunks are prepared while the network runs.
+                for rows in piece_ranges(len(texts), self.num_workers if position == 0 else 1):
+                    yield chunk, rows
+                position += len(texts)
 
-        def prepare(item) -> _Part:
-            chunk, position = item
-            request = build_request(chunk, labels, names=RowNames(row_names, offset=position), **options)
-            return self._prepare(request, range(len(request.rows)), mode, cache)
-
-        parts = self._prepared(prepare, chunks(), ahead=2)  # memory: the chunk being scored and the next one
-        in_flight = _InFlight()
+        scored = self._scored(
+            pieces(), lambda piece: self._prepare(piece[0].request(), piece[1], mode, cache),
+            self._runner(),  # one per stream: an out-of-memory split carries over to later chunks
+            batch_size, progress, mode, report, cache,
+            most_rows=chunk_size, ahead=len(piece_ranges(chunk_size, 1)) + 1,  # memory: about one chunk ahead
+        )
         try:
-            for part in parts:
-                rows = self._before_network(part, progress, mode, report, cache, in_flight)
-                runs = self._network_runs(iter([(part, rows)]), runner, batch_size, progress, mode)
-                with contextlib.closing(runs):
-                    for _, logits in runs:
-                        for row in self._after_network(part, logits, progress, mode, cache, in_flight):
-                            yield row if transform is None else transform(row)
+            for row in scored:
+                yield row if transform is None else transform(row)
         finally:
-            parts.close()  # the chunk being prepared ahead is dropped and its thread joined
+            scored.close()  # the pieces being prepared ahead are dropped and the threads joined
             if progress is not None:
                 progress.close()
             report.warn(stacklevel=2)  # the line that drives the stream
@@ -780,6 +800,22 @@ class _Part:
     names: RowNames = field(default_factory=RowNames)
     windows: list[list[EncodedRow]] = field(default_factory=list)  # each todo row's encoded windows
     borrowed: dict[int, bytes] = field(default_factory=dict)  # rows whose input an earlier part computes
+
+
+class _Chunk:
+    """Texts of a stream read together. Their request is built by the first host thread preparing a piece of
+    them, so that a text it rejects is raised in its turn, after the texts before it have been yielded."""
+
+    def __init__(self, build: Callable[[], Request]) -> None:
+        self._build = build
+        self._lock = threading.Lock()
+        self._request: Request | None = None
+
+    def request(self) -> Request:
+        with self._lock:
+            if self._request is None:
+                self._request = self._build()
+            return self._request
 
 
 class _InFlight:

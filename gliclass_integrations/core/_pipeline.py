@@ -87,6 +87,16 @@ class AheadOfTime(Iterator[Result]):
         self._top_up(self._read_on_next)
         return bool(self._pending) and self._pending[0].done()
 
+    def peek(self) -> Result:
+        """The next result, without taking it (waiting for it if it is not ready); an exception raised for it is
+        raised here, and again when it is taken."""
+        if self._executor is None:
+            raise StopIteration
+        self._top_up(self._read_on_next)
+        if not self._pending:
+            raise StopIteration
+        return self._pending[0].result()
+
     def close(self) -> None:
         if self._executor is None:
             return

@@ -102,9 +102,10 @@ def test_the_cache_and_repeated_texts_work_across_parts(tiny_model, small_parts)
 def test_a_bad_text_in_a_later_part_is_named_as_in_a_serial_pass(tiny_model, small_parts):
     texts = list(TEXTS)
     texts[10] = f"bad {SENTINELS['<<LABEL>>']}"
-    with pytest.raises(ValueError, match="reserved for GLiClass structure tokens") as serial:
+    named = r"^texts\[10\]: .*reserved for GLiClass structure tokens"
+    with pytest.raises(ValueError, match=named) as serial:
         tiny_model.encode(build_request(texts, LABELS))
-    with pytest.raises(ValueError, match="reserved for GLiClass structure tokens") as threaded:
+    with pytest.raises(ValueError, match=named) as threaded:
         tiny_model.logits(texts, LABELS)
     assert str(threaded.value) == str(serial.value)
     assert not preparing_threads()
@@ -123,7 +124,75 @@ def test_a_stream_stopped_early_leaves_no_thread(tiny_model):
         pass
     assert preparing_threads()  # the next chunk is being prepared
     stream.close()
-    assert not preparing_threads() and len(taken) <= 24
+    assert not preparing_threads() and len(taken) < 5 + 6 * 8  # a few chunks ahead, not the 10,000 texts
+
+
+@pytest.mark.parametrize("encoder", sorted(ENCODERS))
+def test_streamed_chunks_prepared_in_pieces_hold_the_tokens_of_one_serial_pass(encoder, load_model, small_parts,
+                                                                               encoded_rows):
+    model = load_model(encoder, dtype="float64").with_max_length(64)
+    model.num_workers = 3
+    serial = model.encode(build_request(TEXTS, LABELS, prompt="classify the review:"))
+    streamed = list(model.iter_logits(iter(TEXTS), LABELS, prompt="classify the review:", chunk_size=5))
+    assert encoded_rows == serial  # token for token, in input order, though chunks and pieces differ
+    whole = model.logits(TEXTS, LABELS, prompt="classify the review:")
+    np.testing.assert_allclose(np.stack(streamed), whole, atol=FLOAT64, rtol=0)
+
+
+def test_each_streamed_chunk_is_spread_over_the_host_threads(tiny_model, small_parts, monkeypatch):
+    requests_built, threads_of_chunk = [], {}
+    build, encode = _model.build_request, tiny_model.assembler.encode
+
+    def counted_build(texts, *args, **options):
+        requests_built.append(len(texts))
+        return build(texts, *args, **options)
+
+    def slow_encode(rows, *, names):
+        time.sleep(0.05)  # the next pieces are handed to other threads meanwhile
+        first_row = int(names(0).removeprefix("texts[").removesuffix("]"))
+        threads_of_chunk.setdefault(first_row // 8, set()).add(threading.current_thread().name)
+        return encode(rows, names=names)
+
+    monkeypatch.setattr(_model, "build_request", counted_build)
+    monkeypatch.setattr(tiny_model.assembler, "encode", slow_encode)
+    monkeypatch.setattr(tiny_model, "num_workers", 4)
+    texts = [f"text number {i}" for i in range(24)]
+    stream = tiny_model.iter_logits(iter(texts), LABELS, chunk_size=8)  # 3 chunks of 4 pieces
+    requests_built.clear()  # the arguments' check
+    streamed = list(stream)
+    assert len(streamed) == 24 and requests_built == [8, 8, 8]  # each chunk's request built once
+    assert all(len(threads) >= 2 for threads in threads_of_chunk.values()) and len(threads_of_chunk) == 3
+
+
+@pytest.mark.parametrize(("bad_text", "error", "yielded"), [
+    (f"bad {SENTINELS['<<LABEL>>']}", "^texts\\[10\\]: .*reserved for GLiClass structure tokens", 10),
+    (None, "^texts\\[10\\] is missing", 8),  # the chunk's request (texts 8 to 11) is not built
+])
+def test_a_bad_text_in_a_stream_is_raised_after_the_texts_before_it(tiny_model, small_parts, bad_text, error,
+                                                                   yielded):
+    texts = [f"text number {i}" for i in range(40)]
+    texts[10] = bad_text
+    taken = []
+    with pytest.raises((ValueError, TypeError), match=error):
+        for row in tiny_model.iter_logits(iter(texts), LABELS, chunk_size=4):
+            taken.append(row)
+    assert len(taken) == yielded
+    assert not preparing_threads()
+
+
+def test_a_stream_runs_an_input_repeated_in_later_chunks_once(load_model, small_parts):
+    from gliclass_integrations.core import LogitCache
+
+    model = load_model("deberta", dtype="float64")
+    texts = ["i love it", "never again", "ok", "i love it", "never again", "meh", "i love it", "ok"]
+    rows_run = []
+    handle = model.network.register_forward_pre_hook(lambda _m, args: rows_run.append(len(args[0].lengths)))
+    try:
+        streamed = np.stack(list(model.iter_logits(iter(texts), LABELS, chunk_size=2, cache=LogitCache())))
+    finally:
+        handle.remove()
+    assert sum(rows_run) == 4  # each distinct text once, whether the earlier chunk was still in flight or not
+    np.testing.assert_allclose(streamed, model.logits(texts, LABELS), atol=FLOAT64, rtol=0)
 
 
 def test_ahead_of_time_keeps_order_bounds_work_in_flight_and_joins_its_threads():
@@ -311,6 +380,21 @@ def test_the_next_group_waits_for_an_idle_device_when_it_is_not_ready():
     assert [tag for tag, _ in results] == [0, 1]
     last_launch_of_0 = max(i for i, event in enumerate(events) if event == ("launch", 0))
     assert events.index(("take", 1)) > last_launch_of_0  # not while group 0 still had batches to run
+
+
+def test_an_error_taking_a_group_is_raised_after_the_groups_before_it():
+    def groups():
+        yield 0, rows_of(0, 3)
+        yield 1, rows_of(1, 1)
+        raise ValueError("group 2 cannot be prepared")
+
+    runner = BatchRunner(RecordingNetwork([]), pad_id=0, device=torch.device("cpu"))
+    yielded = []
+    with pytest.raises(ValueError, match="group 2 cannot be prepared"):
+        for tag, logits in stream_batches(runner, groups(), batch_size=2, max_batch_tokens=10_000):
+            yielded.append((tag, len(logits)))
+    assert yielded == [(0, 3), (1, 1)]
+    assert not [thread for thread in threading.enumerate() if thread.name.startswith("gliclass-collate")]
 
 
 def test_a_text_too_long_for_its_labels_is_named_in_any_slice(tiny_model):
