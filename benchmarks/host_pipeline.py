@@ -15,7 +15,8 @@ built at start-up; nothing is downloaded), on N texts of W words with L labels:
    else the engine does per batch, with batches as large as on CUDA (16384 tokens). The engine's
    wall time is compared with the preparation time alone (the engine with a network that returns at
    once) and the network time alone (the same sleeps back to back): overlapped, it is close to the
-   larger of the two, not their sum.
+   larger of the two, not their sum. Measured for one call and for a stream of the same texts
+   (``iter_logits``, chunks of 1024).
    For the synchronous stand-in, where the extra time goes: before the first forward pass (the first
    piece's preparation), between forward passes (what the launching thread does, and its waits), inside
    them beyond the fixed time (waiting for a core and the GIL after the sleep), and after the last.
@@ -52,7 +53,7 @@ import sys
 import tempfile
 import threading
 import time
-from itertools import pairwise
+from itertools import pairwise, product
 from pathlib import Path
 
 import torch
@@ -329,35 +330,43 @@ def main(argv=None) -> int:
             per_batch = best(lambda: model.logits(texts, labels), args.repeat) / batches
         stand_in = StandInNetwork(per_batch)
         devices = {"preparation": StandInNetwork(0.0), "sync": stand_in, "queued": QueuedStandIn(per_batch)}
-        times = {name: [] for name in ["network", *devices]}
+        ways = {"call": lambda: model.logits(texts, labels),  # one call, and a stream in chunks of 1024 texts
+                "stream": lambda: sum(1 for _ in model.iter_logits(iter(texts), labels))}
+        times = {(name, way): [] for name in ["network", *devices] for way in ways}
+        stream_batches_run = devices["preparation"].batches
         sync_idle: dict[str, float] = {}
         for _ in range(args.repeat):  # interleaved, so that a slow spell of a shared machine hits every figure
             start = time.perf_counter()
             for _ in range(batches):
                 stand_in.sleep()
-            times["network"].append(time.perf_counter() - start)
-            for name, device in devices.items():
+            times["network", "call"].append(time.perf_counter() - start)
+            for (name, device), (way, run) in product(devices.items(), ways.items()):
                 model.network = device
-                stand_in.spans = []
+                stand_in.spans, counted = [], devices["preparation"].batches
                 start = time.perf_counter()
-                model.logits(texts, labels)
-                times[name].append(time.perf_counter() - start)
-                if name == "sync" and times[name][-1] == min(times[name]):
-                    sync_idle = idle_device(stand_in.spans, start, start + times[name][-1], per_batch)
-        fastest = {name: min(values) for name, values in times.items()}
-        prepared, network_time = fastest["preparation"], fastest["network"]
-        bound = max(prepared, network_time)
+                run()
+                times[name, way].append(time.perf_counter() - start)
+                if (name, way) == ("preparation", "stream"):
+                    stream_batches_run = devices["preparation"].batches - counted
+                if (name, way) == ("sync", "call") and times[name, way][-1] == min(times[name, way]):
+                    sync_idle = idle_device(stand_in.spans, start, start + times[name, way][-1], per_batch)
+        times["network", "stream"] = [seconds * stream_batches_run / batches for seconds in times["network", "call"]]
+        fastest = {key: min(values) for key, values in times.items()}
+        bound = {way: max(fastest["preparation", way], fastest["network", way]) for way in ways}
         print()
         print(f"Overlap ({model.num_workers} host threads, {batches} batches of at most {args.max_batch_tokens} "
-              f"tokens, {per_batch * 1000:.1f} ms per batch; fastest of {args.repeat} interleaved runs): preparation "
-              f"alone {prepared:.2f} s, network alone {network_time:.2f} s (their sum: "
-              f"{(prepared + network_time) / bound:.2f} × the larger)")
+              f"tokens ({stream_batches_run} in the stream), {per_batch * 1000:.1f} ms per batch; fastest of "
+              f"{args.repeat} interleaved runs): preparation alone {fastest['preparation', 'call']:.2f} s "
+              f"(stream: {fastest['preparation', 'stream']:.2f} s), network alone {fastest['network', 'call']:.2f} s "
+              f"(their sum: {(fastest['preparation', 'call'] + fastest['network', 'call']) / bound['call']:.2f} × "
+              "the larger)")
         print()
-        print("| stand-in network | engine wall time | × the larger |")
-        print("|---|---|---|")
+        print("| stand-in network | one call | × the larger | a stream (`iter_logits`) | × the larger |")
+        print("|---|---|---|---|---|")
         for name, title in (("sync", "forward sleeps (a synchronous device, as the CPU)"),
                             ("queued", "queued, read back later (a CUDA stream)")):
-            print(f"| {title} | {fastest[name]:.2f} s | {fastest[name] / bound:.2f} |")
+            print(f"| {title} | " + " | ".join(f"{fastest[name, way]:.2f} s | {fastest[name, way] / bound[way]:.2f}"
+                                                for way in ways) + " |")
         print()
         print(f"The fastest synchronous run's time beyond its {batches} × {per_batch * 1000:.1f} ms of forward passes "
               "(the device idle, or a forward pass finishing late):")
