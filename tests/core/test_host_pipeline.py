@@ -259,6 +259,21 @@ def test_a_calls_rows_are_prepared_in_pieces_the_first_split_across_the_threads(
     assert [row for piece in pieces for row in piece] == list(range(n_rows))
 
 
+def test_a_streams_first_chunk_alone_is_split_across_the_threads(tiny_model, monkeypatch):
+    prepared_sizes = []
+    prepare = tiny_model._prepare
+
+    def recorded(request, rows, mode, cache):
+        prepared_sizes.append((request.names.offset + rows[0], len(rows)))  # on any thread, in any order
+        return prepare(request, rows, mode, cache)
+
+    monkeypatch.setattr(tiny_model, "_prepare", recorded)
+    monkeypatch.setattr(tiny_model, "num_workers", 2)
+    rows = list(tiny_model.iter_logits((f"text {i}" for i in range(600)), LABELS, chunk_size=300))
+    assert len(rows) == 600
+    assert [size for _, size in sorted(prepared_sizes)] == [64, 64, 128, 44, 128, 128, 44]
+
+
 def test_num_workers_defaults_to_the_available_cores_and_is_checked(tiny_checkpoint):
     import os
 
