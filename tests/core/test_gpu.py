@@ -73,7 +73,7 @@ def test_flash_attention_is_chosen_for_modernbert_in_16_bit(make_checkpoint, cpu
     assert np.abs(scores - cpu_scores["modernbert"]).max() <= BFLOAT16
 
 
-def test_parts_prepared_ahead_give_the_serial_scores_on_cuda(tiny_checkpoint, monkeypatch):
+def test_parts_prepared_ahead_give_the_serial_scores_on_cuda_in_a_call_and_a_stream(tiny_checkpoint, monkeypatch):
     model = GLiClass.from_pretrained(tiny_checkpoint, device="cuda", dtype="float32")
     texts = TEXTS * 20
     whole = model.predict_proba(texts, PROBE_LABELS)
@@ -81,3 +81,5 @@ def test_parts_prepared_ahead_give_the_serial_scores_on_cuda(tiny_checkpoint, mo
     monkeypatch.setattr(_model, "PREPARED_ROWS", 21)
     in_parts = model.predict_proba(texts, PROBE_LABELS)
     np.testing.assert_allclose(in_parts, whole, atol=FLOAT32, rtol=0)
+    streamed = np.stack(list(model.iter_predict_proba(iter(texts), PROBE_LABELS, chunk_size=30)))
+    np.testing.assert_allclose(streamed, whole, atol=FLOAT32, rtol=0)
