@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -754,14 +754,24 @@ missing, long_texts, chunk_aggregation, row_names
 
         def pieces():  # read on the consumer's thread: the caller's iterable may be tied to it
             position = 0
-            while texts := list(islice(iterator, chunk_size)):
-                chunk = _Chunk(functools.partial(build_request, texts, labels,
-                                                 names=RowNames(row_names, offset=position), **options))
-                # Only the first chunk's first rows are split across the threads: the stream's first batch waits
-                # for them; later chunks are prepared while the network runs.
-                for rows in piece_ranges(len(texts), self.num_workers if position == 0 else 1):
-                    yield chunk, rows
-                position += len(texts)
+            while True:
+                texts, failure = [], None
+                try:
+                    texts.extend(islice(iterator, chunk_size))  # keeps the texts read before an error
+                except Exception as error:  # the caller's iterable failed: raised after the texts it gave
+                    failure = error
+                if texts:
+                    chunk = _Chunk(functools.partial(build_request, texts, labels,
+                                                     names=RowNames(row_names, offset=position), **options))
+                    # Only the first chunk's first rows are split across the threads: the stream's first batch
+                    # waits for them; later chunks are prepared while the network runs.
+                    for rows in piece_ranges(len(texts), self.num_workers if position == 0 else 1):
+                        yield chunk, rows
+                    position += len(texts)
+                if failure is not None:
+                    yield _Chunk(functools.partial(_raise, failure)), range(0)
+                if failure is not None or not texts:
+                    return
 
         scored = self._scored(
             pieces(), lambda piece: self._prepare(piece[0].request(), piece[1], mode, cache),
@@ -848,6 +858,10 @@ class _InFlight:
         if not self._wanted[key]:
             del self._wanted[key]
         return logits.copy()
+
+
+def _raise(error: Exception) -> NoReturn:
+    raise error
 
 
 def _merged(parts: list[_Part]) -> _Part:

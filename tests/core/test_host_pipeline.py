@@ -180,6 +180,20 @@ def test_a_bad_text_in_a_stream_is_raised_after_the_texts_before_it(tiny_model, 
     assert not preparing_threads()
 
 
+def test_an_error_of_the_callers_iterable_is_raised_after_the_texts_it_gave(tiny_model, small_parts):
+    def texts():
+        for i in range(10):
+            yield f"text number {i}"
+        raise OSError("the file went away")
+
+    taken = []
+    with pytest.raises(OSError, match="the file went away"):
+        for row in tiny_model.iter_logits(texts(), LABELS, chunk_size=4):
+            taken.append(row)
+    assert len(taken) == 10  # the two texts of the last chunk, read before the error, too
+    assert not preparing_threads()
+
+
 def test_a_stream_runs_an_input_repeated_in_later_chunks_once(load_model, small_parts):
     from gliclass_integrations.core import LogitCache
 
