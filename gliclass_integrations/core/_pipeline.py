@@ -69,12 +69,8 @@ class AheadOfTime(Iterator[Result]):
             self._pending.append(self._executor.submit(self._function, item))
 
     def __next__(self) -> Result:
-        if self._executor is None:
-            raise StopIteration
         try:
-            self._top_up(self._read_on_next)
-            if not self._pending:
-                raise StopIteration
+            self._next_future()
             return self._pending.popleft().result()
         except BaseException:
             self.close()
@@ -82,20 +78,24 @@ class AheadOfTime(Iterator[Result]):
 
     def next_is_ready(self) -> bool:
         """Whether the next result is computed, so that taking it does not wait."""
-        if self._executor is None:
+        try:
+            return self._next_future().done()
+        except StopIteration:
             return False
-        self._top_up(self._read_on_next)
-        return bool(self._pending) and self._pending[0].done()
 
     def peek(self) -> Result:
         """The next result, without taking it (waiting for it if it is not ready); an exception raised for it is
         raised here, and again when it is taken."""
+        return self._next_future().result()
+
+    def _next_future(self) -> Future:
+        """The next item's computation, items read first as ``fill_on_next`` says; StopIteration if none is left."""
         if self._executor is None:
             raise StopIteration
         self._top_up(self._read_on_next)
         if not self._pending:
             raise StopIteration
-        return self._pending[0].result()
+        return self._pending[0]
 
     def close(self) -> None:
         if self._executor is None:
