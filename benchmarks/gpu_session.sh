@@ -47,6 +47,9 @@ fi
 # 0b. The host side alone: preparation rates (also with the tokenizer's own thread pool on, which this script
 # otherwise turns off), and overlap with a fixed-time stand-in network.
 step host-pipeline 60 python3 benchmarks/host_pipeline.py --n "$host_n" --repeat "$repeat" --workers "$host_workers"
+# 0c. The same with tokenization and assembly in worker processes: does the launching thread wait less for the GIL?
+step host-processes 60 python3 benchmarks/host_pipeline.py --n "$host_n" --repeat "$repeat" --workers "$host_workers" \
+    --worker-processes
 # 1. The DeBERTa attention alone: transformers' eager against the fused default.
 step attention 60 python3 benchmarks/attention.py --shapes "$big" --dtype "$dtype" --tokens "$tokens" --repeat 5
 # 2. Side by side with the reference, mixed lengths: mini with both attentions, then edge and ultra.

@@ -36,23 +36,34 @@ built at start-up; nothing is downloaded), on N texts of W words with L labels:
 7. Launching while preparing: the time to call ``LAUNCHED_OPS`` small torch operations in a row (each
    gives the GIL up and takes it back, as each kernel launch of a forward pass on a GPU does), alone and
    while host threads prepare texts: how much preparation slows a launch-bound forward pass.
+8. The GIL's share of preparation: one host thread, the tokenizer's pool off, timed in the tokenizer's
+   batch calls (which release the GIL) and outside them (our Python, which holds it). Host threads cannot
+   prepare faster than one thread's rate divided by that share, however many cores the host has.
+
+``--worker-processes`` runs every measurement with tokenization and assembly in worker processes instead
+(one per host thread, spawned, the tokenizer's pool off in each; the host threads wait for them), as
+PyTorch's ``DataLoader`` prepares batches: what taking preparation out of this process would give.
 
 Usage:
     python benchmarks/host_pipeline.py                       # 4096 texts of 200 words, 8 labels
     python benchmarks/host_pipeline.py --n 8192 --words 200 --labels 8 --forward-ms 40 --repeat 3
     python benchmarks/host_pipeline.py --workers 1,2,4,8        # a host with more cores
+    python benchmarks/host_pipeline.py --overlap-only --worker-processes
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
+import pickle
 import random
 import statistics
 import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from itertools import pairwise, product
 from pathlib import Path
 
@@ -132,6 +143,69 @@ class QueuedStandIn(torch.nn.Module):
         return logits
 
 
+class ProcessAssembler:
+    """Stands in for a model's ``InputAssembler``: rows are tokenized and laid out in worker processes."""
+
+    def __init__(self, assembler, processes: int) -> None:
+        self._assembler = assembler
+        self._pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_start_worker, initargs=(pickle.dumps(assembler),))
+        list(self._pool.map(abs, range(4 * processes)))  # every process started before anything is timed
+
+    def encode(self, rows, *, names=None):
+        return self._pool.submit(_encode_in_worker, rows, names, False).result()
+
+    def encode_windows(self, rows, *, names=None):
+        return self._pool.submit(_encode_in_worker, rows, names, True).result()
+
+    def __getattr__(self, name):
+        return getattr(self._assembler, name)
+
+    def close(self) -> None:
+        self._pool.shutdown()
+
+
+_worker_assembler = None
+
+
+def _start_worker(pickled_assembler: bytes) -> None:
+    global _worker_assembler
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one process per core already
+    _worker_assembler = pickle.loads(pickled_assembler)
+
+
+def _encode_in_worker(rows, names, windows: bool):
+    if windows:
+        return _worker_assembler.encode_windows(rows, names=names)
+    return _worker_assembler.encode(rows, names=names)
+
+
+def gil_share(model, request) -> tuple[float, float]:
+    """Seconds of ``GLiClass.encode`` on one thread with the tokenizer's pool off, and of them in the tokenizer's
+    batch calls (the GIL released); the rest is Python holding the GIL."""
+    tokenizer = model.assembler.tokenizer
+    shipped_call, shipped_pool = tokenizer._encode_batch_without_offsets, os.environ.get("TOKENIZERS_PARALLELISM")
+    inside = 0.0
+
+    def timed(*args, **kwargs):
+        nonlocal inside
+        start = time.perf_counter()
+        try:
+            return shipped_call(*args, **kwargs)
+        finally:
+            inside += time.perf_counter() - start
+
+    tokenizer._encode_batch_without_offsets = timed  # what every piece without a prompt is tokenized with
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    try:
+        start = time.perf_counter()
+        model.encode(request)
+        return time.perf_counter() - start, inside
+    finally:
+        tokenizer._encode_batch_without_offsets = shipped_call
+        restore_tokenizer_pool(shipped_pool)
+
+
 LAUNCHED_OPS = 300  # the order of a small encoder's kernel launches in one forward pass
 
 
@@ -149,12 +223,13 @@ def best(call, repeat: int) -> float:
     return min(times)
 
 
-def preparation_times(model, request, texts: list[str], labels: list[str], workers: list[int], repeat: int) -> dict:
+def preparation_times(model, request, texts: list[str], labels: list[str], workers: list[int], repeat: int,
+                      pools: tuple[bool, ...] = (True, False)) -> dict:
     """Fastest time of the tokenizer's ``encode_batch`` on the bare texts, of ``GLiClass.encode``, and of the
     engine (network returning at once) per (host threads, tokenizer pool on), all interleaved, so that a
     slow spell of a shared machine does not fall on one of them alone. ``request``: the texts' request."""
     backend = model.assembler.tokenizer._backend
-    times: dict = {"encode_batch": [], "encode": [], **{(w, pool): [] for w in workers for pool in (True, False)}}
+    times: dict = {"encode_batch": [], "encode": [], **{(w, pool): [] for w in workers for pool in pools}}
     shipped = os.environ.get("TOKENIZERS_PARALLELISM")
     try:
         for _ in range(repeat):
@@ -297,6 +372,8 @@ def main(argv=None) -> int:
                         help="rows per slice to measure the wake-up delay with (default: ours, and one per piece)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--overlap-only", action="store_true", help="stop after the overlap table")
+    parser.add_argument("--worker-processes", action="store_true",
+                        help="tokenize and lay out rows in worker processes (one per host thread), not on the threads")
     args = parser.parse_args(argv)
     if args.switch_interval is not None:
         sys.setswitchinterval(args.switch_interval)
@@ -308,15 +385,26 @@ def main(argv=None) -> int:
     request = build_request(texts, labels)
     print(f"CPU: {throughput._cpu_name()}, {torch.get_num_threads()} torch threads; {args.n} texts of "
           f"{args.words} words, {args.labels} labels, parts of {_model.PREPARED_ROWS} texts")
+    thread_counts = [int(count) for count in args.workers.split(",")]
+    if args.worker_processes:
+        model.assembler = ProcessAssembler(model.assembler, max(thread_counts))
+        print(f"Tokenization and assembly in {max(thread_counts)} worker processes (the host threads wait for them).")
+    try:
+        return measure(model, texts, labels, request, thread_counts, args)
+    finally:
+        if args.worker_processes:
+            model.assembler.close()
 
+
+def measure(model, texts: list[str], labels: list[str], request, thread_counts: list[int], args) -> int:
     rows = model.encode(request)
     tokens = sum(len(row.ids) for row in rows)
     network = model.network
     model.max_batch_tokens = args.max_batch_tokens
     try:
         model.network = StandInNetwork(0.0)
-        thread_counts = [int(count) for count in args.workers.split(",")]
-        times = preparation_times(model, request, texts, labels, thread_counts, args.repeat)
+        times = preparation_times(model, request, texts, labels, thread_counts, args.repeat,
+                                  pools=(False,) if args.worker_processes else (True, False))
         encode_batch = times.pop("encode_batch")
         preparations = {"`GLiClass.encode` (one call)": times.pop("encode")}
         for (threads, pool), seconds in times.items():
@@ -416,6 +504,8 @@ def main(argv=None) -> int:
     print("| rows per slice | mean | 90th percentile |")
     print("|---|---|---|")
     slices = [int(size) for size in args.slices.split(",")]
+    if args.worker_processes:  # the workers lay rows out in their own slices
+        slices = [_assembly.SLICE_ROWS]
     delays: dict[int, list[float]] = {size: [] for size in slices}
     for _ in range(args.repeat):
         for size in slices:
@@ -436,6 +526,16 @@ def main(argv=None) -> int:
             for seconds in while_preparing(model, texts, labels, model.num_workers, launch_time)]
     for title, values in (("alone", alone), ("while preparing", busy)):
         print(f"| {title} | " + " | ".join(f"{seconds * 1000:.2f} ms" for seconds in spread(values).values()) + " |")
+
+    if not args.worker_processes:
+        shares = [gil_share(model, request) for _ in range(args.repeat)]
+        total, inside = min(shares)
+        held = (total - inside) / total
+        print()
+        print(f"The GIL's share of preparation (`GLiClass.encode`, one thread, tokenizer pool off, fastest of "
+              f"{args.repeat}): {total:.2f} s, {inside:.2f} s of it in the tokenizer (GIL released), {held:.0%} "
+              f"holding the GIL: host threads cannot prepare more than {1 / held:.1f} × one thread's "
+              f"{args.n / total:,.0f} texts/s ({args.n / (total - inside):,.0f} texts/s) on any number of cores.")
     return 0
 
 

@@ -20,8 +20,11 @@ def test_the_gpu_session_script_passes_its_smoke_run_on_the_cpu(tmp_path):
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "== every step finished with status 0" in result.stdout
     steps = [line.split(":")[0][3:] for line in result.stdout.splitlines() if line.startswith("== ") and ": " in line]
-    assert steps[:2] == ["parity", "gpu-tests"] and {"host-pipeline", "throughput-mini"} <= set(steps)
+    assert steps[:2] == ["parity", "gpu-tests"] and {"host-pipeline", "host-processes", "throughput-mini"} <= set(steps)
     parity = (out / "parity.md").read_text()
     assert parity.count("| ok |") == 4 and "OVER" not in parity  # float32 and bfloat16, at 1 and 16 labels
-    assert "Overlap" in (out / "host-pipeline.md").read_text()
+    host = (out / "host-pipeline.md").read_text()
+    assert "Overlap" in host and "GIL's share" in host
+    processes = (out / "host-processes.md").read_text()
+    assert "worker processes" in processes and "Overlap" in processes
     assert (out / "throughput-mini.md").read_text().count("| small | fp32 | mixed |") == 2
