@@ -17,7 +17,7 @@ export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM
 if [ "${SMOKE:-0}" = 1 ]; then
     big=small; n=6; tokens=1024; dtype=fp32; labels=1,4; repeat=1; parity_shapes=tiny; host_n=256; host_workers=1,2
 else
-    big=mini; n=512; tokens=16384; dtype=bf16; labels=1,16,256; repeat=2; parity_shapes=small,edge; host_n=4096; host_workers=1,2,4,8
+    big=mini; n=512; tokens=16384; dtype=bf16; labels=1,16,256; repeat=2; parity_shapes=small,edge; host_n=2048; host_workers=1,2,4,8
 fi
 
 failed=""
