@@ -19,7 +19,9 @@ built at start-up; nothing is downloaded), on N texts of W words with L labels:
    (``iter_logits``, chunks of 1024).
    For the synchronous stand-in, where the extra time goes: before the first forward pass (the first
    piece's preparation), between forward passes (what the launching thread does, and its waits), inside
-   them beyond the fixed time (waiting for a core and the GIL after the sleep), and after the last.
+   them beyond the fixed time (waiting for a core and the GIL after the sleep), and after the last; and,
+   across those, how long the launching thread spent taking the next group of prepared pieces (most of
+   it waiting for their preparation, when the pipeline runs dry).
 4. The tokenizer's own thread pool: the Rust tokenizer spreads each ``encode_batch`` call over a pool
    of its own threads unless ``TOKENIZERS_PARALLELISM=false``; with several host threads calling it,
    the two pools share the cores. Measurement 2 runs with the pool on and off (the variable is switched
@@ -74,7 +76,7 @@ import throughput
 
 from gliclass_integrations import GLiClass
 from gliclass_integrations.core import _assembly, _model
-from gliclass_integrations.core._engine import BatchRunner, plan_batches, stream_batches
+from gliclass_integrations.core._engine import BatchRunner, _Planned, plan_batches, stream_batches
 from gliclass_integrations.core._pipeline import AheadOfTime
 from gliclass_integrations.core._requests import build_request
 
@@ -109,6 +111,32 @@ def idle_device(spans: list[tuple[float, float]], call_start: float, call_end: f
         "inside them, beyond the fixed time": sum(end - start - seconds for start, end in spans),
         "after the last": call_end - spans[-1][1],
     }
+
+
+class TimeOnThisThread:
+    """Seconds spent in ``owner.method`` by the thread that creates this, while inside the ``with`` block."""
+
+    def __init__(self, owner, method: str) -> None:
+        self.owner, self.method, self.seconds = owner, method, 0.0
+        self._thread = threading.get_ident()
+
+    def __enter__(self) -> TimeOnThisThread:
+        shipped = self._shipped = getattr(self.owner, self.method)
+
+        def timed(*args, **kwargs):
+            if threading.get_ident() != self._thread:
+                return shipped(*args, **kwargs)
+            start = time.perf_counter()
+            try:
+                return shipped(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - start
+
+        setattr(self.owner, self.method, timed)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        setattr(self.owner, self.method, self._shipped)
 
 
 class QueuedLogits(torch.Tensor):
@@ -443,15 +471,18 @@ def measure(model, texts: list[str], labels: list[str], request, thread_counts: 
             for (name, device), (way, run) in product(devices.items(), ways.items()):
                 model.network = device
                 stand_in.spans, counted = [], devices["preparation"].batches
-                start = time.perf_counter()
-                first = run()
-                times[name, way].append(time.perf_counter() - start)
+                with TimeOnThisThread(_Planned, "__next__") as taking_groups:  # the launching thread's
+                    start = time.perf_counter()
+                    first = run()
+                    times[name, way].append(time.perf_counter() - start)
                 if way == "stream":
                     stream_starts[name].append(first)
                 if (name, way) == ("preparation", "stream"):
                     stream_batches_run = devices["preparation"].batches - counted
                 if (name, way) == ("sync", "call") and times[name, way][-1] == min(times[name, way]):
                     sync_idle = idle_device(stand_in.spans, start, start + times[name, way][-1], per_batch)
+                    sync_idle["(in all: the launching thread taking the next group, waiting for its preparation)"] = (
+                        taking_groups.seconds)
         times["network", "stream"] = [seconds * stream_batches_run / batches for seconds in times["network", "call"]]
         fastest = {key: min(values) for key, values in times.items()}
         bound = {way: max(fastest["preparation", way], fastest["network", way]) for way in ways}
