@@ -210,27 +210,16 @@ def _encode_in_worker(rows, names, windows: bool):
 
 def gil_share(model, request) -> tuple[float, float]:
     """Seconds of ``GLiClass.encode`` on one thread with the tokenizer's pool off, and of them in the tokenizer's
-    batch calls (the GIL released); the rest is Python holding the GIL."""
-    tokenizer = model.assembler.tokenizer
-    shipped_call, shipped_pool = tokenizer._encode_batch_without_offsets, os.environ.get("TOKENIZERS_PARALLELISM")
-    inside = 0.0
-
-    def timed(*args, **kwargs):
-        nonlocal inside
-        start = time.perf_counter()
-        try:
-            return shipped_call(*args, **kwargs)
-        finally:
-            inside += time.perf_counter() - start
-
-    tokenizer._encode_batch_without_offsets = timed  # what every piece without a prompt is tokenized with
+    batch calls (the GIL released; ``request`` has no prompt, so every piece goes through the one timed); the
+    rest is Python holding the GIL."""
+    shipped_pool = os.environ.get("TOKENIZERS_PARALLELISM")
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     try:
-        start = time.perf_counter()
-        model.encode(request)
-        return time.perf_counter() - start, inside
+        with TimeOnThisThread(model.assembler.tokenizer, "_encode_batch_without_offsets") as tokenizing:
+            start = time.perf_counter()
+            model.encode(request)
+            return time.perf_counter() - start, tokenizing.seconds
     finally:
-        tokenizer._encode_batch_without_offsets = shipped_call
         restore_tokenizer_pool(shipped_pool)
 
 
