@@ -15,7 +15,7 @@ fi
 export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 
 if [ "${SMOKE:-0}" = 1 ]; then
-    big=small; n=6; tokens=1024; dtype=fp32; labels=1,4; repeat=1; parity_shapes=tiny; host_n=256; host_workers=1,2
+    big=tiny; n=6; tokens=1024; dtype=fp32; labels=1,4; repeat=1; parity_shapes=tiny; host_n=256; host_workers=1,2
 else
     big=mini; n=512; tokens=16384; dtype=bf16; labels=1,16,256; repeat=2; parity_shapes=small,edge; host_n=2048; host_workers=1,2,4,8
 fi
@@ -32,10 +32,10 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, keep its output
 }
 
 python3 - <<'EOF' | tee "$OUT/versions.txt"
-import torch, transformers, gliclass  # noqa: F401
 from importlib.metadata import version
+import torch
 name = torch.cuda.get_device_name() if torch.cuda.is_available() else "no CUDA"
-print(name, "torch", torch.__version__, "transformers", transformers.__version__, "gliclass", version("gliclass"))
+print(name, "torch", torch.__version__, "transformers", version("transformers"), "gliclass", version("gliclass"))
 EOF
 
 # 0. Scores first: float32 on the GPU against the CPU (1e-4), bfloat16 against CPU float32 (2e-2).

@@ -27,4 +27,4 @@ def test_the_gpu_session_script_passes_its_smoke_run_on_the_cpu(tmp_path):
     assert "Overlap" in host and "GIL's share" in host
     processes = (out / "host-processes.md").read_text()
     assert "worker processes" in processes and "Overlap" in processes
-    assert (out / "throughput-mini.md").read_text().count("| small | fp32 | mixed |") == 2
+    assert (out / "throughput-mini.md").read_text().count("| tiny | fp32 | mixed |") == 2
