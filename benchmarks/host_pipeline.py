@@ -141,15 +141,19 @@ class TimeOnThisThread:
 
 class QueuedLogits(torch.Tensor):
     """Logits of a stand-in device that works through its batches in order, like a CUDA stream: using them
-    (reading them to the host, or anything else) waits until the device has finished this batch;
-    launching returns at once."""
+    (reading them to the host, or anything else) waits until the device has finished this batch (or,
+    with ``stand_in.read_waits_for_all``, every batch launched so far); launching returns at once."""
 
     ready_at = 0.0
+    stand_in: QueuedStandIn | None = None
 
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
         if args and isinstance(args[0], QueuedLogits):
-            wait = args[0].ready_at - time.perf_counter()
+            stand_in = args[0].stand_in
+            waits_for_all = stand_in is not None and stand_in.read_waits_for_all
+            ready_at = stand_in.free_at if waits_for_all else args[0].ready_at
+            wait = ready_at - time.perf_counter()
             if wait > 0:
                 time.sleep(wait)
         result = super().__torch_function__(func, types, args, kwargs or {})
@@ -157,17 +161,21 @@ class QueuedLogits(torch.Tensor):
 
 
 class QueuedStandIn(torch.nn.Module):
-    """A stand-in device: each batch takes ``seconds`` after the previous one is done, and the host is free."""
+    """A stand-in device: each batch takes ``seconds`` after the previous one is done, and the host is free.
 
-    def __init__(self, seconds: float) -> None:
+    ``read_waits_for_all``: reading a batch back waits for every batch launched before the read, as a
+    ``.cpu()`` on the stream does (how the engine read back until 2026-12-02), not for that batch alone."""
+
+    def __init__(self, seconds: float, read_waits_for_all: bool = False) -> None:
         super().__init__()
         self.seconds = seconds
+        self.read_waits_for_all = read_waits_for_all
         self.free_at = 0.0
 
     def forward(self, batch):
         self.free_at = max(time.perf_counter(), self.free_at) + self.seconds
         logits = torch.zeros(batch.label_positions.shape, dtype=torch.float32).as_subclass(QueuedLogits)
-        logits.ready_at = self.free_at
+        logits.ready_at, logits.stand_in = self.free_at, self
         return logits
 
 
@@ -445,7 +453,8 @@ def measure(model, texts: list[str], labels: list[str], request, thread_counts: 
         else:  # as long as everything else the engine does per batch
             per_batch = best(lambda: model.logits(texts, labels), args.repeat) / batches
         stand_in = StandInNetwork(per_batch)
-        devices = {"preparation": StandInNetwork(0.0), "sync": stand_in, "queued": QueuedStandIn(per_batch)}
+        devices = {"preparation": StandInNetwork(0.0), "sync": stand_in, "queued": QueuedStandIn(per_batch),
+                   "queued, waiting for all": QueuedStandIn(per_batch, read_waits_for_all=True)}
         ways = {"call": lambda: model.logits(texts, labels),  # one call, and a stream in chunks of 1024 texts
                 "stream": lambda: first_result(model.iter_logits(iter(texts), labels))}
         times = {(name, way): [] for name in ["network", *devices] for way in ways}
@@ -486,7 +495,9 @@ def measure(model, texts: list[str], labels: list[str], request, thread_counts: 
         print("| stand-in network | one call | × the larger | a stream (`iter_logits`) | × the larger |")
         print("|---|---|---|---|---|")
         for name, title in (("sync", "forward sleeps (a synchronous device, as the CPU)"),
-                            ("queued", "queued, read back later (a CUDA stream)")):
+                            ("queued", "queued, read back later (a CUDA stream)"),
+                            ("queued, waiting for all", "queued, each read waiting for every batch launched "
+                                                        "(a `.cpu()` on the stream)")):
             print(f"| {title} | " + " | ".join(f"{fastest[name, way]:.2f} s | {fastest[name, way] / bound[way]:.2f}"
                                                 for way in ways) + " |")
         print()

@@ -76,22 +76,39 @@ def _padded(arrays: list[np.ndarray], lengths: np.ndarray, fill: int) -> np.ndar
 
 
 class Launched:
-    """A batch whose logits are computed (or, on CUDA, queued) on the device and not yet read back."""
+    """A batch whose logits are computed (or, on CUDA, queued) on the device and not yet read back.
 
-    def __init__(self, rows: Sequence[EncodedRow], logits: torch.Tensor) -> None:
+    On CUDA the copy to the host is queued right behind the batch's forward pass, into pinned memory,
+    and an event marks its end: reading the batch back then waits for this batch alone. A plain
+    ``.cpu()`` at read time would be queued behind the batches launched since, and wait for them too,
+    leaving the device idle until the next launch.
+    """
+
+    def __init__(self, rows: Sequence[EncodedRow], logits: torch.Tensor, device: torch.device) -> None:
         self.rows = rows
         self.logits = logits
+        self._copied: torch.cuda.Event | None = None
+        if device.type == "cuda":
+            logits = _in_full_precision(logits)
+            self.logits = torch.empty(logits.shape, dtype=logits.dtype, pin_memory=True)
+            self.logits.copy_(logits, non_blocking=True)
+            self._copied = torch.cuda.Event()
+            self._copied.record()
 
     def read(self) -> list[np.ndarray]:
         """Each row's logits on the host, in one transfer for the batch; on CUDA this waits until the device
         has finished this batch, while the batches launched after it stay queued."""
-        logits = self.logits
-        if logits.dtype not in (torch.float32, torch.float64):
-            logits = logits.float()
+        if self._copied is not None:
+            self._copied.synchronize()
+        logits = _in_full_precision(self.logits)
         # On the host, no call into torch: each one gives up the GIL, and taking it back can mean waiting for
         # a thread that prepares inputs.
         host = logits.numpy() if logits.device.type == "cpu" else logits.cpu().numpy()
         return [host[slot, : len(row.label_positions)].copy() for slot, row in enumerate(self.rows)]
+
+
+def _in_full_precision(logits: torch.Tensor) -> torch.Tensor:
+    return logits if logits.dtype in (torch.float32, torch.float64) else logits.float()
 
 
 class BatchRunner:
@@ -117,7 +134,8 @@ class BatchRunner:
         if len(rows) > 1 and self.token_limit is not None and tokens > self.token_limit:
             return self._halves(rows)
         try:
-            return [Launched(rows, self.network(batch if batch is not None else self.collate(rows)))]
+            logits = self.network(batch if batch is not None else self.collate(rows))
+            return [Launched(rows, logits, self.device)]
         except torch.cuda.OutOfMemoryError:  # the same class as torch.OutOfMemoryError (torch >= 2.5)
             if len(rows) == 1:
                 raise

@@ -1,6 +1,7 @@
 """CUDA paths, run with ``pytest -m gpu`` on a GPU machine (skipped without CUDA; see
 benchmarks/gpu_session.sh): reduced precision against float32, float32 against the CPU, the
-out-of-memory split on a real allocation, flash-attention selection, and parts prepared ahead."""
+out-of-memory split on a real allocation, flash-attention selection, parts prepared ahead, and
+batches launched and read back without waiting for the device more than each read needs."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from checkpoints import ENCODERS, PROBE_LABELS, PROBE_TEXTS
 from tolerances import BFLOAT16, FLOAT32
 
 from gliclass_integrations import GLiClass
-from gliclass_integrations.core import _model
+from gliclass_integrations.core import _engine, _model
+from gliclass_integrations.core._requests import build_request
 
 pytestmark = pytest.mark.gpu
 
@@ -83,3 +85,50 @@ def test_parts_prepared_ahead_give_the_serial_scores_on_cuda_in_a_call_and_a_str
     np.testing.assert_allclose(in_parts, whole, atol=FLOAT32, rtol=0)
     streamed = np.stack(list(model.iter_predict_proba(iter(texts), PROBE_LABELS, chunk_size=30)))
     np.testing.assert_allclose(streamed, whole, atol=FLOAT32, rtol=0)
+
+
+class QueuesASleepFirst(torch.nn.Module):
+    """The network, with ``cycles`` GPU clock cycles of sleep queued before each forward pass."""
+
+    def __init__(self, network: torch.nn.Module) -> None:
+        super().__init__()
+        self.network = network
+        self.cycles = 0
+
+    def forward(self, batch):
+        torch.cuda._sleep(self.cycles)
+        return self.network(batch)
+
+
+def test_reading_a_batch_back_waits_for_that_batch_alone(tiny_checkpoint):
+    model = GLiClass.from_pretrained(tiny_checkpoint, device="cuda", dtype="float32")
+    expected = model.logits(TEXTS[:4], PROBE_LABELS)
+    rows = model.encode(build_request(TEXTS[:4], PROBE_LABELS))
+    network = QueuesASleepFirst(model.network)
+    runner = _engine.BatchRunner(network, pad_id=model.assembler.tokenizer.pad_id, device=model.device)
+    with torch.inference_mode():
+        first = runner.launch(rows[:2])
+        network.cycles = 2 * 10**9  # about a second at a data-centre GPU's clock
+        second = runner.launch(rows[2:])
+        first_logits = [logits for part in first for logits in part.read()]
+        assert not torch.cuda.current_stream().query(), "reading the first batch waited for the second"
+        second_logits = [logits for part in second for logits in part.read()]
+    np.testing.assert_allclose(np.stack(first_logits + second_logits), expected, atol=FLOAT32, rtol=0)
+
+
+def test_collating_and_launching_a_deberta_batch_never_wait_for_the_device(tiny_checkpoint):
+    """On the GPU what tests/core/test_launch.py checks on the meta device (other backbones wait in transformers)."""
+    model = GLiClass.from_pretrained(tiny_checkpoint, device="cuda", dtype="bfloat16")
+    rows = model.encode(build_request(TEXTS, PROBE_LABELS))
+    runner = model._runner()
+    with torch.inference_mode():
+        for launched in runner.launch(rows):  # the first launch sets up kernels and libraries
+            launched.read()
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")  # any call that waits for the device raises
+        try:
+            launched = runner.launch(rows, runner.collate(rows))
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        logits = [row for part in launched for row in part.read()]
+    assert len(logits) == len(TEXTS) and all(np.isfinite(row).all() for row in logits)
