@@ -93,7 +93,7 @@ class Launched:
             self.logits = torch.empty(logits.shape, dtype=logits.dtype, pin_memory=True)
             self.logits.copy_(logits, non_blocking=True)
             self._copied = torch.cuda.Event()
-            self._copied.record()
+            self._copied.record(torch.cuda.current_stream(logits.device))  # the logits' GPU, not the current one
 
     def read(self) -> list[np.ndarray]:
         """Each row's logits on the host, in one transfer for the batch; on CUDA this waits until the device
