@@ -64,9 +64,9 @@ class _FactoriesFromHostData(TorchFunctionMode):
         return result
 
 
-def network_on_meta(checkpoint):
+def network_on_meta(checkpoint, **options):
     """The checkpoint's network on the meta device, and a batch of TEXTS collated for it."""
-    model = GLiClass.from_pretrained(checkpoint, device="cpu")
+    model = GLiClass.from_pretrained(checkpoint, device="cpu", **options)
     rows = model.encode(build_request(TEXTS, PROBE_LABELS))
     return model.network.to(META), collate(rows, model.assembler.tokenizer.pad_id, META)
 
@@ -87,6 +87,13 @@ def test_a_deberta_forward_pass_neither_reads_from_nor_copies_to_the_device(head
         logits = network(batch)  # raises if a value is read back
     assert copies.seen == []
     assert logits.device == META and tuple(logits.shape) == (len(TEXTS), len(PROBE_LABELS))
+
+
+def test_so_does_transformers_eager_deberta_attention(make_checkpoint):
+    network, batch = network_on_meta(make_checkpoint("deberta"), attn_implementation="eager")
+    with torch.inference_mode(), CopiesFromTheHost() as copies:
+        logits = network(batch)
+    assert copies.seen == [] and logits.device == META
 
 
 @pytest.mark.parametrize("encoder", ["modernbert", "t5", "bert"])
