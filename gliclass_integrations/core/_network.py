@@ -17,6 +17,8 @@ from ._config import GLiClassConfig
 from ._head import LayerMixer, Projector, TextLSTM, build_scorer
 
 NORM_EPS = 1e-8
+# Encoders that take their attention mask built beforehand: one 4-D mask, or one per layer type.
+PREBUILT_MASKS = {"bert": "4-D", "t5": "4-D", "mt5": "4-D", "modernbert": "by layer type"}
 
 
 @dataclass
@@ -76,7 +78,8 @@ class GLiClassNetwork(nn.Module):
         config = self.config
         token_mask = batch.token_mask
         wants_layers = config.squeeze_layers or config.encoder_layer_id != -1
-        options = dict(attention_mask=token_mask.long(), output_hidden_states=wants_layers, return_dict=True)
+        options = dict(attention_mask=self.encoder_attention_mask(token_mask), output_hidden_states=wants_layers,
+                       return_dict=True)
         if config.use_segment_embeddings:
             embeddings = self.encoder_model.get_input_embeddings()(batch.input_ids)
             embeddings = embeddings + self.segment_embeddings(self.segment_ids(batch))
@@ -88,6 +91,31 @@ class GLiClassNetwork(nn.Module):
         if config.squeeze_layers:
             return self.layer_wise_attention(outputs.hidden_states[1:], token_mask)
         return outputs[0]
+
+    def encoder_attention_mask(self, token_mask: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
+        """The mask handed to the encoder: the token mask, or for the encoders in ``PREBUILT_MASKS`` (SDPA or
+        eager attention) the mask transformers would build from it, built here with its skip check off.
+
+        transformers skips an all-true mask after asking the device whether any token is padding
+        (``padding_mask.all()``), which on CUDA waits for all the work queued before it, once per
+        forward pass. These encoders take a mask built beforehand as it is; the mask is the same, never
+        skipped (docs/benchmarks.md, "Waits inside a forward pass").
+        """
+        encoder_config = self.encoder_model.config
+        form = PREBUILT_MASKS.get(encoder_config.model_type)
+        if form is None or encoder_config._attn_implementation not in ("sdpa", "eager"):
+            return token_mask.long()
+        from transformers.masking_utils import create_bidirectional_mask, create_bidirectional_sliding_window_mask
+
+        # Mask building reads the batch size, length, dtype and device of the embeddings, not their values.
+        embeddings_like = torch.empty((*token_mask.shape, 0), device=token_mask.device,
+                                      dtype=self.encoder_model.get_input_embeddings().weight.dtype)
+        arguments = dict(config=encoder_config, inputs_embeds=embeddings_like, attention_mask=token_mask,
+                         allow_is_bidirectional_skip=False)
+        if form == "by layer type":
+            return {"full_attention": create_bidirectional_mask(**arguments),
+                    "sliding_attention": create_bidirectional_sliding_window_mask(**arguments)}
+        return create_bidirectional_mask(**arguments)
 
     @staticmethod
     def segment_ids(batch: Batch) -> torch.Tensor:

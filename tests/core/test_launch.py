@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-from checkpoints import HEADS, PROBE_LABELS, PROBE_TEXTS
+from checkpoints import ENCODERS, HEADS, PROBE_LABELS, PROBE_TEXTS
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from gliclass_integrations import GLiClass
 from gliclass_integrations.core._engine import collate
+from gliclass_integrations.core._network import PREBUILT_MASKS
 from gliclass_integrations.core._requests import build_request
 
 TEXTS = [*PROBE_TEXTS, "the battery died after two days " * 20]
@@ -81,28 +82,30 @@ def test_the_probe_sees_a_copy_from_the_host():
 
 
 @pytest.mark.parametrize("head", [name for name, layout in HEADS.items() if not layout.get("use_lstm")])
-def test_a_deberta_forward_pass_neither_reads_from_nor_copies_to_the_device(head, make_checkpoint):
-    network, batch = network_on_meta(make_checkpoint("deberta", head))
+@pytest.mark.parametrize("encoder", sorted(ENCODERS))
+def test_a_forward_pass_neither_reads_from_nor_copies_to_the_device(encoder, head, make_checkpoint):
+    network, batch = network_on_meta(make_checkpoint(encoder, head))
     with torch.inference_mode(), CopiesFromTheHost() as copies:
         logits = network(batch)  # raises if a value is read back
     assert copies.seen == []
     assert logits.device == META and tuple(logits.shape) == (len(TEXTS), len(PROBE_LABELS))
 
 
-def test_so_does_transformers_eager_deberta_attention(make_checkpoint):
-    network, batch = network_on_meta(make_checkpoint("deberta"), attn_implementation="eager")
+@pytest.mark.parametrize("encoder", sorted(ENCODERS))
+def test_so_does_transformers_eager_attention(encoder, make_checkpoint):
+    network, batch = network_on_meta(make_checkpoint(encoder), attn_implementation="eager")
     with torch.inference_mode(), CopiesFromTheHost() as copies:
         logits = network(batch)
     assert copies.seen == [] and logits.device == META
 
 
-@pytest.mark.parametrize("encoder", ["modernbert", "t5", "bert"])
-def test_transformers_reads_the_padding_mask_back_in_other_backbones(encoder, make_checkpoint):
-    """Upstream, documented in docs/benchmarks.md: with SDPA, transformers asks whether any token is padding
-    (``padding_mask.all()``) once per forward pass, which on CUDA waits for the work queued before it."""
+@pytest.mark.parametrize("encoder", sorted(PREBUILT_MASKS.keys() & ENCODERS.keys()))
+def test_transformers_would_read_the_padding_mask_back_if_it_built_the_mask(encoder, make_checkpoint):
+    """Why these encoders get their mask built beforehand: from a 2-D mask, transformers (SDPA) asks
+    whether any token is padding (``padding_mask.all()``) in every forward pass."""
     network, batch = network_on_meta(make_checkpoint(encoder))
     with torch.inference_mode(), pytest.raises(RuntimeError, match="meta tensors") as raised:
-        network(batch)
+        network.encoder_model(input_ids=batch.input_ids, attention_mask=batch.token_mask.long())
     assert any(entry.path.name == "masking_utils.py" for entry in raised.traceback)
 
 
