@@ -21,7 +21,9 @@ built at start-up; nothing is downloaded), on N texts of W words with L labels:
    piece's preparation), between forward passes (what the launching thread does, and its waits), inside
    them beyond the fixed time (waiting for a core and the GIL after the sleep), and after the last; and,
    across those, how long the launching thread spent taking the next group of prepared pieces (most of
-   it waiting for their preparation, when the pipeline runs dry).
+   it waiting for their preparation, when the pipeline runs dry); and when each step of a call's start
+   first happens (the request built, a first piece prepared, the first batch collated, the first forward
+   pass).
 4. The tokenizer's own thread pool: the Rust tokenizer spreads each ``encode_batch`` call over a pool
    of its own threads unless ``TOKENIZERS_PARALLELISM=false``; with several host threads calling it,
    the two pools share the cores. Measurement 2 runs with the pool on and off (the variable is switched
@@ -75,7 +77,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import throughput
 
 from gliclass_integrations import GLiClass
-from gliclass_integrations.core import _assembly, _model
+from gliclass_integrations.core import _assembly, _engine, _model
 from gliclass_integrations.core._engine import BatchRunner, _Planned, plan_batches, stream_batches
 from gliclass_integrations.core._pipeline import AheadOfTime
 from gliclass_integrations.core._requests import build_request
@@ -355,6 +357,43 @@ def one_batch_times(model, rows: list, seconds: float, max_batch_tokens: int, ro
     return medians
 
 
+def start_of_a_call(model, texts: list[str], labels: list[str], seconds: float, calls: int = 8) -> dict[str, list]:
+    """Seconds from the start of each of ``calls`` calls (the synchronous stand-in taking ``seconds`` per batch) to
+    the first time each step happened: the request built, a first piece prepared (on a host thread), the first
+    batch collated (the first piece taken, in order), the first forward pass."""
+    marks: dict[str, float] = {}
+
+    def marking(function, started: str | None, returned: str):
+        def marked(*args, **kwargs):
+            if started is not None:
+                marks.setdefault(started, time.perf_counter())
+            result = function(*args, **kwargs)
+            marks.setdefault(returned, time.perf_counter())
+            return result
+        return marked
+
+    shipped = [(_model.GLiClass, "_request", _model.GLiClass.__dict__["_request"]),
+               (_model.GLiClass, "_prepare", _model.GLiClass._prepare), (_engine, "collate", _engine.collate)]
+    _model.GLiClass._request = staticmethod(marking(_model.GLiClass._request, None, "the request built"))
+    _model.GLiClass._prepare = marking(_model.GLiClass._prepare, None, "a first piece prepared")
+    _engine.collate = marking(_engine.collate, "the first batch taken, collating", "the first batch collated")
+    network, model.network = model.network, StandInNetwork(seconds)
+    model.network.sleep = marking(model.network.sleep, "the first forward pass", "the first forward pass done")
+    steps: dict[str, list] = {}
+    try:
+        for _ in range(calls):
+            marks.clear()
+            start = time.perf_counter()
+            model.logits(texts, labels)
+            for step, at in sorted(marks.items(), key=lambda mark: mark[1]):
+                steps.setdefault(step, []).append(at - start)
+    finally:
+        for owner, name, value in shipped:
+            setattr(owner, name, value)
+        model.network = network
+    return steps
+
+
 def first_result(rows) -> float:
     """Seconds until the first of ``rows`` arrives; the rest are taken too."""
     start = time.perf_counter()
@@ -513,6 +552,14 @@ def measure(model, texts: list[str], labels: list[str], request, thread_counts: 
         print("|---|---|---|")
         for where, seconds in sync_idle.items():
             print(f"| {where} | {seconds * 1000:.0f} | {seconds * 1000 / batches:.2f} |")
+        print()
+        print("The start of a call with the synchronous stand-in: when each step first happens, from the call's start "
+              "(8 calls):")
+        print()
+        print("| step | median | fastest of the calls |")
+        print("|---|---|---|")
+        for step, seconds in start_of_a_call(model, texts, labels, per_batch).items():
+            print(f"| {step} | {statistics.median(seconds) * 1000:.1f} ms | {min(seconds) * 1000:.1f} ms |")
     finally:
         model.network = network
 
