@@ -112,8 +112,10 @@ def encoder_config(shape: str, vocab_size: int):
     raise ValueError(f"unknown shape {shape!r}")
 
 
-def build_checkpoint(shape: str, path: Path, seed: int = 0):
-    """Save a random GLiClass checkpoint (with tokenizer) to ``path``; returns the reference model and tokenizer."""
+def build_checkpoint(shape: str, path: Path, seed: int = 0, device: torch.device | str = "cpu"):
+    """Save a random GLiClass checkpoint (with tokenizer) to ``path``; returns the reference model (on ``device``)
+    and tokenizer. The weights are drawn on ``device``: on a GPU that takes moments, where drawing the ``ultra``
+    shape's 1.7 billion on a CPU takes a minute (single-threaded)."""
     from gliclass import GLiClassModel
     from gliclass.config import GLiClassModelConfig
 
@@ -128,14 +130,15 @@ def build_checkpoint(shape: str, path: Path, seed: int = 0):
         example_token_index=example_id, hidden_size=hidden, scorer_num_heads=16,
     )
     torch.manual_seed(seed)
-    model = GLiClassModel(config)
-    if model.get_input_embeddings().num_embeddings < len(tokenizer):
-        model.resize_token_embeddings(len(tokenizer))
-    with torch.no_grad():  # fan-in scaled weights keep activations, and so scores, spread out
-        for name, parameter in model.named_parameters():
-            if parameter.dim() > 1 and not name.endswith("logit_scale"):
-                scale = 0.5 if "embed" in name or "shared" in name else 1.0 / math.sqrt(parameter.shape[-1])
-                parameter.normal_(0.0, scale)
+    with torch.device(device):
+        model = GLiClassModel(config)
+        if model.get_input_embeddings().num_embeddings < len(tokenizer):
+            model.resize_token_embeddings(len(tokenizer))
+        with torch.no_grad():  # fan-in scaled weights keep activations, and so scores, spread out
+            for name, parameter in model.named_parameters():
+                if parameter.dim() > 1 and not name.endswith("logit_scale"):
+                    scale = 0.5 if "embed" in name or "shared" in name else 1.0 / math.sqrt(parameter.shape[-1])
+                    parameter.normal_(0.0, scale)
     model.eval()
     model.save_pretrained(str(path))
     return model, tokenizer
@@ -331,7 +334,7 @@ def main(argv=None) -> int:
 def run_shape(shape, folder: Path, args, device, dtype, peak, out) -> None:
     from gliclass import ZeroShotClassificationPipeline
 
-    reference, tokenizer = build_checkpoint(shape, folder)
+    reference, tokenizer = build_checkpoint(shape, folder, device=device)
     reference.to(device=device, dtype=torch.bfloat16 if dtype == "bf16" else torch.float32)
     pipeline = ZeroShotClassificationPipeline(
         reference, tokenizer, classification_type="multi-label", device=str(device), progress_bar=False
