@@ -40,7 +40,7 @@ def main(argv=None) -> int:
     failed = False
     for shape in args.shapes.split(","):
         with tempfile.TemporaryDirectory() as folder:
-            throughput.build_checkpoint(shape, Path(folder))
+            throughput.build_checkpoint(shape, Path(folder), device=device)  # its random weights drawn there
             cpu = GLiClass.from_pretrained(folder, device="cpu", dtype="float32")
             texts = throughput.make_texts("mixed", args.n)
             for n_labels in (1, 16):
