@@ -61,7 +61,6 @@ import argparse
 import multiprocessing
 import os
 import pickle
-import random
 import statistics
 import sys
 import tempfile
@@ -234,11 +233,6 @@ def gil_share(model, request) -> tuple[float, float]:
 
 
 LAUNCHED_OPS = 300  # the order of a small encoder's kernel launches in one forward pass
-
-
-def make_texts(n: int, words: int, seed: int = 0) -> list[str]:
-    rng = random.Random(seed)
-    return [" ".join(f"w{rng.randrange(throughput.N_WORDS)}" for _ in range(words)) for _ in range(n)]
 
 
 def best(call, repeat: int) -> float:
@@ -445,7 +439,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as folder:
         throughput.build_checkpoint("tiny", Path(folder))
         model = GLiClass.from_pretrained(folder, device="cpu", max_length=512)
-    texts, labels = make_texts(args.n, args.words), throughput.make_labels(args.labels)
+    texts, labels = throughput.make_word_texts(args.n, args.words), throughput.make_labels(args.labels)
     request = build_request(texts, labels)
     print(f"CPU: {throughput._cpu_name()}, {torch.get_num_threads()} torch threads; {args.n} texts of "
           f"{args.words} words, {args.labels} labels, parts of {_model.PREPARED_ROWS} texts")

@@ -199,6 +199,12 @@ def make_texts(length: str, n: int, seed: int = 0) -> list[str]:
     return [" ".join(f"w{rng.randrange(N_WORDS - 2000)}" for _ in range(size - 2)) for size in sizes]
 
 
+def make_word_texts(n: int, words: int, seed: int = 0) -> list[str]:
+    """``n`` texts of ``words`` words each (one token each with the benchmark tokenizer)."""
+    rng = random.Random(seed)
+    return [" ".join(f"w{rng.randrange(N_WORDS)}" for _ in range(words)) for _ in range(n)]
+
+
 def make_labels(count: int) -> list[str]:
     return [f"w{N_WORDS - 2000 + 2 * i} w{N_WORDS - 1999 + 2 * i}" for i in range(count)]
 
