@@ -235,15 +235,6 @@ def gil_share(model, request) -> tuple[float, float]:
 LAUNCHED_OPS = 300  # the order of a small encoder's kernel launches in one forward pass
 
 
-def best(call, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def preparation_times(model, request, texts: list[str], labels: list[str], workers: list[int], repeat: int,
                       pools: tuple[bool, ...] = (True, False)) -> dict:
     """Fastest time of the tokenizer's ``encode_batch`` on the bare texts, of ``GLiClass.encode``, and of the
@@ -256,14 +247,15 @@ def preparation_times(model, request, texts: list[str], labels: list[str], worke
         for _ in range(repeat):
             for key in times:
                 if key == "encode_batch":
-                    times[key].append(best(lambda: backend.encode_batch(texts, add_special_tokens=False), 1))
+                    times[key].append(
+                        throughput.fastest(lambda: backend.encode_batch(texts, add_special_tokens=False), 1))
                 elif key == "encode":
-                    times[key].append(best(lambda: model.encode(request), 1))
+                    times[key].append(throughput.fastest(lambda: model.encode(request), 1))
                 else:
                     threads, pool = key
                     os.environ["TOKENIZERS_PARALLELISM"] = "true" if pool else "false"
                     model.num_workers = threads
-                    times[key].append(best(lambda: model.logits(texts, labels), 1))
+                    times[key].append(throughput.fastest(lambda: model.logits(texts, labels), 1))
                     restore_tokenizer_pool(shipped)
     finally:
         restore_tokenizer_pool(shipped)
@@ -484,7 +476,7 @@ def measure(model, texts: list[str], labels: list[str], request, thread_counts: 
         if args.forward_ms is not None:
             per_batch = args.forward_ms / 1000
         else:  # as long as everything else the engine does per batch
-            per_batch = best(lambda: model.logits(texts, labels), args.repeat) / batches
+            per_batch = throughput.fastest(lambda: model.logits(texts, labels), args.repeat) / batches
         stand_in = StandInNetwork(per_batch)
         devices = {"preparation": StandInNetwork(0.0), "sync": stand_in, "queued": QueuedStandIn(per_batch),
                    "queued, waiting for all": QueuedStandIn(per_batch, read_waits_for_all=True)}

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -43,15 +42,6 @@ class ReturnsAtOnce(torch.nn.Module):
 
     def forward(self, batch):
         return torch.zeros(batch.label_positions.shape, dtype=torch.float32)
-
-
-def fastest(call, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main(argv=None) -> int:
@@ -76,10 +66,10 @@ def main(argv=None) -> int:
     def time_with_pool(title: str, call) -> None:
         for pool in ("on", "off"):
             os.environ["TOKENIZERS_PARALLELISM"] = "true" if pool == "on" else "false"
-            rates[f"{title}, tokenizer pool {pool}"] = args.n / fastest(call, args.repeat)
+            rates[f"{title}, tokenizer pool {pool}"] = args.n / throughput.fastest(call, args.repeat)
 
     try:
-        rates["tokenizer `encode_batch`"] = args.n / fastest(
+        rates["tokenizer `encode_batch`"] = args.n / throughput.fastest(
             lambda: backend.encode_batch(texts, add_special_tokens=False), args.repeat)
         time_with_pool("`GLiClass.encode`, one call", lambda: model.encode(request))
         if hasattr(model, "num_workers"):

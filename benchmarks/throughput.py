@@ -209,6 +209,16 @@ def make_labels(count: int) -> list[str]:
     return [f"w{N_WORDS - 2000 + 2 * i} w{N_WORDS - 1999 + 2 * i}" for i in range(count)]
 
 
+def fastest(call, repeat: int) -> float:
+    """The fastest of ``repeat`` timed calls of ``call()``, in seconds (host work only)."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
 def timed(device: torch.device, call, *args, **kwargs) -> float:
     """Seconds that ``call(*args, **kwargs)`` takes, device work included."""
     if device.type == "cuda":
