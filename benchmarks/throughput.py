@@ -211,12 +211,7 @@ def make_labels(count: int) -> list[str]:
 
 def fastest(call, repeat: int) -> float:
     """The fastest of ``repeat`` timed calls of ``call()``, in seconds (host work only)."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return min(timed(torch.device("cpu"), call) for _ in range(repeat))
 
 
 def timed(device: torch.device, call, *args, **kwargs) -> float:
