@@ -24,7 +24,16 @@ import numpy as np
 
 from ..errors import InputTooLongError
 from ._requests import Example, RowNames, RowRequest
-from ._tokenizer import EXAMPLE, LABEL, SENTINELS, SEP, ReservedSequenceError, StructuralTokenizer, tokens_before
+from ._tokenizer import (
+    EXAMPLE,
+    LABEL,
+    SENTINELS,
+    SEP,
+    ReservedSequenceError,
+    StructuralTokenizer,
+    tokenizer_pool_on,
+    tokens_before,
+)
 
 MIN_WINDOW = 64  # text tokens a window should hold before few-shot examples are dropped to make room
 MAX_OVERLAP = 128  # tokens shared by neighbouring windows of a chunked text
@@ -32,6 +41,15 @@ MAX_OVERLAP = 128  # tokens shared by neighbouring windows of a chunked text
 # two of its calls holds it (about 1 ms for a slice), and the thread that launches the network waits for the
 # GIL at most that long instead of CPython's 5 ms switch interval (benchmarks/host_pipeline.py measures it).
 SLICE_ROWS = 16
+# With the tokenizer's own thread pool on, each call is split across the pool's threads and waits for all of
+# them while host threads share the same cores: on 2 cores, slices of 64 rows prepared 18-19 % faster than
+# slices of 16 (docs/benchmarks.md), at the price of holding the GIL about 4 ms between calls.
+POOLED_SLICE_ROWS = 64
+
+
+def slice_rows() -> int:
+    """Rows per tokenizer call: ``POOLED_SLICE_ROWS`` while the tokenizer's thread pool is on, else ``SLICE_ROWS``."""
+    return POOLED_SLICE_ROWS if tokenizer_pool_on() else SLICE_ROWS
 
 
 @dataclass(frozen=True)
@@ -99,9 +117,9 @@ class InputAssembler:
         if any(row.examples for row in rows) and self.tokenizer.example_id is None:
             raise ValueError("few-shot examples need the <<EXAMPLE>> token, which this checkpoint's tokenizer lacks.")
         names = names or RowNames()
-        encoded = []
-        for start in range(0, len(rows), SLICE_ROWS):
-            encoded += self._encode_slice(rows[start : start + SLICE_ROWS], chunk, names, start)
+        encoded, size = [], slice_rows()
+        for start in range(0, len(rows), size):
+            encoded += self._encode_slice(rows[start : start + size], chunk, names, start)
         return encoded
 
     def _encode_slice(self, rows: Sequence[RowRequest], chunk: bool, names: RowNames, offset: int):
@@ -132,8 +150,8 @@ class InputAssembler:
         boundaries = [len(row.lead) + (len(row.prompt) if self.prompt_first else 0) for row in rows]
         heads = self.tokenizer.encode_pieces([self._head_triple(row) for row in rows], boundaries)
         prompts: dict[tuple[str, bool], list[int]] = {}
-        if not self.prompt_first:
-            wanted = sorted({(row.prompt, bool(row.examples)) for row in rows if row.prompt})
+        wanted = [] if self.prompt_first else sorted({(row.prompt, bool(row.examples)) for row in rows if row.prompt})
+        if wanted:
             encoded = self.tokenizer.encode_pieces([(SEP, p, EXAMPLE if ex else None) for p, ex in wanted])
             prompts = {key: piece.ids for key, piece in zip(wanted, encoded)}
         result = []

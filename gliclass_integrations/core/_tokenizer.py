@@ -17,6 +17,7 @@ in the whole string. That is what lets the label block be tokenized once per lab
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -30,6 +31,17 @@ SENTINELS = {
     SEP: "\ue000GLiClass-sep\ue001",
     EXAMPLE: "\ue000GLiClass-example\ue001",
 }
+
+
+_POOL_OFF_VALUES = frozenset({"", "off", "false", "f", "no", "n", "0"})
+
+
+def tokenizer_pool_on() -> bool:
+    """Whether the Rust tokenizer spreads each batch call over its own thread pool: unless
+    ``TOKENIZERS_PARALLELISM`` is set to one of the values that ``tokenizers`` reads as off (it reads the
+    variable at every call)."""
+    value = os.environ.get("TOKENIZERS_PARALLELISM")
+    return value is None or value.lower() not in _POOL_OFF_VALUES
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,10 @@ import pytest
 from checkpoints import ENCODERS, STRUCTURAL_TOKENS
 from transformers import AutoTokenizer
 
+from gliclass_integrations.core import _assembly
 from gliclass_integrations.core._assembly import InputAssembler
 from gliclass_integrations.core._requests import Example, RowRequest, build_request
+from gliclass_integrations.core._tokenizer import tokenizer_pool_on
 from gliclass_integrations.errors import InputTooLongError
 
 LABEL, SEP, EXAMPLE = STRUCTURAL_TOKENS
@@ -88,6 +90,64 @@ def test_label_block_is_tokenized_once_per_label_set(tiny_model):
         del assembler.tokenizer.encode_pieces
     label_pieces = [piece for call in calls for piece in call if piece[0] == LABEL]
     assert sorted(text for _, text, _ in label_pieces) == sorted(labels_a + labels_b)
+
+
+@pytest.mark.parametrize("value", [None, "true", "1", "TRUE", "yes", "anything"])
+def test_the_tokenizer_pool_is_on_unless_the_variable_says_off(value, monkeypatch):
+    if value is None:
+        monkeypatch.delenv("TOKENIZERS_PARALLELISM", raising=False)
+    else:
+        monkeypatch.setenv("TOKENIZERS_PARALLELISM", value)
+    assert tokenizer_pool_on()
+    assert _assembly.slice_rows() == _assembly.POOLED_SLICE_ROWS
+
+
+@pytest.mark.parametrize("value", ["false", "FALSE", "False", "off", "f", "no", "N", "0", ""])
+def test_the_tokenizer_pool_is_off_for_the_values_tokenizers_reads_as_off(value, monkeypatch):
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", value)
+    assert not tokenizer_pool_on()
+    assert _assembly.slice_rows() == _assembly.SLICE_ROWS
+
+
+@pytest.mark.parametrize(("pool", "slices"), [("false", [16] * 8 + [2]), ("true", [64, 64, 2])])  # of 130 rows
+def test_rows_are_tokenized_one_slice_per_call_sized_by_the_tokenizer_pool(pool, slices, tiny_model, monkeypatch):
+    assert (_assembly.SLICE_ROWS, _assembly.POOLED_SLICE_ROWS) == (16, 64)
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", pool)
+    assembler = InputAssembler(tiny_model.assembler.tokenizer, prompt_first=False, max_length=1024)
+    encode = assembler.tokenizer.encode_pieces
+    calls = []
+
+    def counting(pieces, boundaries=None):
+        calls.append(list(pieces))
+        return encode(pieces, boundaries)
+
+    monkeypatch.setattr(assembler.tokenizer, "encode_pieces", counting)
+    rows = [RowRequest(text=f"text number {i}", labels=("a", "b")) for i in range(130)]
+    assert len(assembler.encode(rows)) == 130
+    heads = [call for call in calls if call[0][0] is None]  # the texts (the label block's pieces start with LABEL)
+    assert [len(call) for call in heads] == slices
+    assert [text for call in heads for _, text, _ in call] == [row.text for row in rows]
+    assert len(calls) == len(heads) + 1  # and the label block once; no call without pieces
+
+
+@pytest.mark.parametrize("pool", ["false", "true"])
+@pytest.mark.parametrize("prompt_first", [False, True])
+@pytest.mark.parametrize("encoder", sorted(ENCODERS))
+def test_a_row_is_encoded_as_alone_in_a_slice_of_either_size(encoder, prompt_first, pool, load_model, monkeypatch):
+    assembler = InputAssembler(load_model(encoder).assembler.tokenizer, prompt_first=prompt_first, max_length=40)
+    rows = [
+        RowRequest(text=f"{row.text} {LONG_TEXT[: 40 * i]}", labels=row.labels, lead=row.lead, prompt=row.prompt,
+                   examples=row.examples)
+        for i, row in enumerate(rows_for(prompt_first) * 4)  # more rows than a slice, some texts shortened
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        alone = [assembler.encode([row])[0] for row in rows]
+        monkeypatch.setenv("TOKENIZERS_PARALLELISM", pool)
+        assert len(rows) > _assembly.slice_rows()
+        together = assembler.encode(rows)
+    assert together == alone
+    assert any(row.text_tokens_removed for row in alone)
 
 
 def structure_counts(model, encoded):

@@ -426,13 +426,15 @@ def test_an_error_taking_a_group_is_raised_after_the_groups_before_it():
     assert not [thread for thread in threading.enumerate() if thread.name.startswith("gliclass-collate")]
 
 
-def test_a_text_too_long_for_its_labels_is_named_in_any_slice(tiny_model):
+@pytest.mark.parametrize("pool", ["false", "true"])  # slices of 16 or 64 rows
+def test_a_text_too_long_for_its_labels_is_named_in_any_slice(pool, tiny_model, monkeypatch):
     from gliclass_integrations.core import _assembly
     from gliclass_integrations.errors import InputTooLongError
 
-    texts = [f"text {i}" for i in range(3 * _assembly.SLICE_ROWS)]
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", pool)
+    texts = [f"text {i}" for i in range(3 * _assembly.slice_rows())]
     labels = [["a", "b"]] * len(texts)
-    late = 2 * _assembly.SLICE_ROWS + 3
+    late = 2 * _assembly.slice_rows() + 3
     labels[late] = [f"label number {i} " * 8 for i in range(60)]
     with pytest.raises(InputTooLongError, match=rf"^texts\[{late}\]: its 60 labels"):
         tiny_model.encode(build_request(texts, labels))
