@@ -31,7 +31,8 @@ built at start-up; nothing is downloaded), on N texts of W words with L labels:
 5. Wake-up delay: while texts are prepared on host threads, the main thread (the one that launches the
    network) sleeps 5 ms again and again; how much later than 5 ms it runs again is the time it waited
    for a core and for the GIL. Measured with the rows tokenized and laid out in slices of
-   ``SLICE_ROWS`` (the GIL is free during each call into the tokenizer) and in one slice per piece.
+   ``SLICE_ROWS`` (the GIL is free during each call into the tokenizer; the size with the tokenizer's pool
+   off), of ``POOLED_SLICE_ROWS`` (the size with it on) and in one slice per piece.
 6. The launching loop alone: the batches of rows encoded beforehand (no host thread preparing) run through
    the synchronous stand-in; the time beyond its sleeps is what the loop itself costs per batch (taking a
    collated batch, launching, reading back). Beside it, one batch's collating, launch and read-back timed
@@ -297,11 +298,12 @@ def wake_up_delays(model, texts: list[str], labels: list[str], slice_rows: int, 
         time.sleep(0.005)
         return time.perf_counter() - start - 0.005
 
-    _assembly.SLICE_ROWS, shipped = slice_rows, _assembly.SLICE_ROWS
+    shipped = _assembly.slice_rows
+    _assembly.slice_rows = lambda: slice_rows
     try:
         return while_preparing(model, texts, labels, workers, delay)
     finally:
-        _assembly.SLICE_ROWS = shipped
+        _assembly.slice_rows = shipped
 
 
 def loop_overhead(model, rows: list, seconds: float, max_batch_tokens: int, repeat: int) -> tuple[int, float]:
@@ -418,8 +420,9 @@ def main(argv=None) -> int:
     parser.add_argument("--switch-interval", type=float, default=None,
                         help="sys.setswitchinterval(seconds) first (CPython's default: 0.005)")
     parser.add_argument("--max-batch-tokens", type=int, default=16384, help="as on CUDA (default: 16384)")
-    parser.add_argument("--slices", default=f"{_assembly.SLICE_ROWS},{_model.PIECE_ROWS}",
-                        help="rows per slice to measure the wake-up delay with (default: ours, and one per piece)")
+    parser.add_argument("--slices", default=f"{_assembly.SLICE_ROWS},{_assembly.POOLED_SLICE_ROWS},{_model.PIECE_ROWS}",
+                        help="rows per slice to measure the wake-up delay with (default: ours with the tokenizer's "
+                             "pool off and on, and one per piece)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--overlap-only", action="store_true", help="stop after the overlap table")
     parser.add_argument("--worker-processes", action="store_true",
