@@ -222,15 +222,11 @@ def gil_share(model, request) -> tuple[float, float]:
     """Seconds of ``GLiClass.encode`` on one thread with the tokenizer's pool off, and of them in the tokenizer's
     batch calls (the GIL released; ``request`` has no prompt, so every piece goes through the one timed); the
     rest is Python holding the GIL."""
-    shipped_pool = os.environ.get("TOKENIZERS_PARALLELISM")
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    try:
-        with TimeOnThisThread(model.assembler.tokenizer, "_encode_batch_without_offsets") as tokenizing:
-            start = time.perf_counter()
-            model.encode(request)
-            return time.perf_counter() - start, tokenizing.seconds
-    finally:
-        restore_tokenizer_pool(shipped_pool)
+    with throughput.tokenizer_pool(False), TimeOnThisThread(model.assembler.tokenizer,
+                                                            "_encode_batch_without_offsets") as tokenizing:
+        start = time.perf_counter()
+        model.encode(request)
+        return time.perf_counter() - start, tokenizing.seconds
 
 
 LAUNCHED_OPS = 300  # the order of a small encoder's kernel launches in one forward pass
@@ -243,31 +239,18 @@ def preparation_times(model, request, texts: list[str], labels: list[str], worke
     slow spell of a shared machine does not fall on one of them alone. ``request``: the texts' request."""
     backend = model.assembler.tokenizer._backend
     times: dict = {"encode_batch": [], "encode": [], **{(w, pool): [] for w in workers for pool in pools}}
-    shipped = os.environ.get("TOKENIZERS_PARALLELISM")
-    try:
-        for _ in range(repeat):
-            for key in times:
-                if key == "encode_batch":
-                    times[key].append(
-                        throughput.fastest(lambda: backend.encode_batch(texts, add_special_tokens=False), 1))
-                elif key == "encode":
-                    times[key].append(throughput.fastest(lambda: model.encode(request), 1))
-                else:
-                    threads, pool = key
-                    os.environ["TOKENIZERS_PARALLELISM"] = "true" if pool else "false"
-                    model.num_workers = threads
+    for _ in range(repeat):
+        for key in times:
+            if key == "encode_batch":
+                times[key].append(throughput.fastest(lambda: backend.encode_batch(texts, add_special_tokens=False), 1))
+            elif key == "encode":
+                times[key].append(throughput.fastest(lambda: model.encode(request), 1))
+            else:
+                threads, pool = key
+                model.num_workers = threads
+                with throughput.tokenizer_pool(pool):
                     times[key].append(throughput.fastest(lambda: model.logits(texts, labels), 1))
-                    restore_tokenizer_pool(shipped)
-    finally:
-        restore_tokenizer_pool(shipped)
     return {key: min(values) for key, values in times.items()}
-
-
-def restore_tokenizer_pool(shipped: str | None) -> None:
-    if shipped is None:
-        os.environ.pop("TOKENIZERS_PARALLELISM", None)
-    else:
-        os.environ["TOKENIZERS_PARALLELISM"] = shipped
 
 
 def while_preparing(model, texts: list[str], labels: list[str], workers: int, probe) -> list[float]:

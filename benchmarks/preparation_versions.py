@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
-import os
 import random
 import statistics
 import sys
@@ -68,21 +67,14 @@ def with_pool(on: bool, call):
     """``call`` with the tokenizer's thread pool switched on or off (the tokenizer reads it at every call)."""
 
     def run() -> None:
-        shipped = os.environ.get("TOKENIZERS_PARALLELISM")
-        os.environ["TOKENIZERS_PARALLELISM"] = "true" if on else "false"
-        try:
+        with throughput.tokenizer_pool(on):
             call()
-        finally:
-            if shipped is None:
-                os.environ.pop("TOKENIZERS_PARALLELISM", None)
-            else:
-                os.environ["TOKENIZERS_PARALLELISM"] = shipped
 
     return run
 
 
-def measurements(package: ModuleType, folder: Path, texts: list[str], labels: list[str], tag: str) -> dict:
-    """Title -> call, for one version's package."""
+def measurements(package: ModuleType, folder: Path, texts: list[str], labels: list[str], tag: str) -> tuple:
+    """One version's model, and its measurements (title -> call)."""
     model = package.GLiClass.from_pretrained(folder, device="cpu")
     request = importlib.import_module(f"{package.__name__}.core._requests").build_request(texts, labels)
     calls = {f"{tag}`GLiClass.encode`, one call, tokenizer pool {state}": with_pool(state == "on",
@@ -113,7 +105,7 @@ def measurements(package: ModuleType, folder: Path, texts: list[str], labels: li
         for state in ("on", "off"):
             calls[f"{tag}2 host threads preparing the pieces alone, tokenizer pool {state}"] = with_pool(
                 state == "on", host_threads_alone)
-    return calls
+    return model, calls
 
 
 def main(argv=None) -> int:
@@ -133,11 +125,12 @@ def main(argv=None) -> int:
     calls = {}
     baseline = None
     if args.against is not None:
-        calls = measurements(import_version(args.against), folder, texts, labels, "other version: ")
+        _, calls = measurements(import_version(args.against), folder, texts, labels, "other version: ")
         baseline = "other version: `GLiClass.encode`, one call, tokenizer pool on"
-    backend = gliclass_integrations.GLiClass.from_pretrained(folder, device="cpu").assembler.tokenizer._backend
+    model, ours = measurements(gliclass_integrations, folder, texts, labels, "")
+    backend = model.assembler.tokenizer._backend
     calls["tokenizer `encode_batch`"] = lambda: backend.encode_batch(texts, add_special_tokens=False)
-    calls.update(measurements(gliclass_integrations, folder, texts, labels, ""))
+    calls.update(ours)
     for call in calls.values():  # each version's caches and threads warmed up
         call()
     seconds: dict[str, list[float]] = {title: [] for title in calls}

@@ -42,8 +42,10 @@ default 3), --check (texts per cell whose scores are compared, default 6),
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import os
 import random
 import sys
 import tempfile
@@ -207,6 +209,21 @@ def make_word_texts(n: int, words: int, seed: int = 0) -> list[str]:
 
 def make_labels(count: int) -> list[str]:
     return [f"w{N_WORDS - 2000 + 2 * i} w{N_WORDS - 1999 + 2 * i}" for i in range(count)]
+
+
+@contextlib.contextmanager
+def tokenizer_pool(on: bool):
+    """The tokenizer's own thread pool switched on or off inside the block (the tokenizer reads
+    ``TOKENIZERS_PARALLELISM`` at every call), and the variable restored as it was after it."""
+    shipped = os.environ.get("TOKENIZERS_PARALLELISM")
+    os.environ["TOKENIZERS_PARALLELISM"] = "true" if on else "false"
+    try:
+        yield
+    finally:
+        if shipped is None:
+            os.environ.pop("TOKENIZERS_PARALLELISM", None)
+        else:
+            os.environ["TOKENIZERS_PARALLELISM"] = shipped
 
 
 def fastest(call, repeat: int) -> float:
