@@ -45,6 +45,12 @@ built at start-up; nothing is downloaded), on N texts of W words with L labels:
    batch calls (which release the GIL) and outside them (our Python, which holds it). Host threads cannot
    prepare faster than one thread's rate divided by that share, however many cores the host has.
 
+9. Rows per tokenizer call (``--call-sizes 16,32,64``): the overlap measured again with the rows tokenized and
+   laid out that many per call, round after round, the sizes in a new order each round and the stand-in's time
+   per batch the same for all: preparation alone, the synchronous and the queued stand-in, medians of the
+   wall times and of each round's ratio to the larger of that round's preparation alone and network alone.
+   Sizes that prepare faster alone can still give the same overlapped time; this tells which.
+
 ``--worker-processes`` runs every measurement with tokenization and assembly in worker processes instead
 (one per host thread, spawned, the tokenizer's pool off in each; the host threads wait for them), as
 PyTorch's ``DataLoader`` prepares batches: what taking preparation out of this process would give.
@@ -54,6 +60,7 @@ Usage:
     python benchmarks/host_pipeline.py --n 8192 --words 200 --labels 8 --forward-ms 40 --repeat 3
     python benchmarks/host_pipeline.py --workers 1,2,4,8        # a host with more cores
     python benchmarks/host_pipeline.py --overlap-only --worker-processes
+    python benchmarks/host_pipeline.py --overlap-only --call-sizes 16,32,64 --repeat 10
 """
 
 from __future__ import annotations
@@ -62,12 +69,14 @@ import argparse
 import multiprocessing
 import os
 import pickle
+import random
 import statistics
 import sys
 import tempfile
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from itertools import pairwise, product
 from pathlib import Path
 
@@ -281,12 +290,60 @@ def wake_up_delays(model, texts: list[str], labels: list[str], slice_rows: int, 
         time.sleep(0.005)
         return time.perf_counter() - start - 0.005
 
-    shipped = _assembly.slice_rows
-    _assembly.slice_rows = lambda: slice_rows
-    try:
+    with rows_per_tokenizer_call(slice_rows):
         return while_preparing(model, texts, labels, workers, delay)
+
+
+@contextmanager
+def rows_per_tokenizer_call(size: int):
+    """Inside the block, rows are tokenized and laid out ``size`` per call, whatever the tokenizer's pool."""
+    shipped = _assembly.slice_rows
+    _assembly.slice_rows = lambda: size
+    try:
+        yield
     finally:
         _assembly.slice_rows = shipped
+
+
+def overlap_by_call_size(model, texts: list[str], labels: list[str], sizes: list[int], seconds: float,
+                         batches: int, rounds: int) -> dict[tuple[int, str], list[float]]:
+    """Seconds of one call, each round, for each number of rows per tokenizer call: preparation alone (a network
+    returning at once), the synchronous and the queued stand-in (``seconds`` per batch, the same for every size),
+    and the network alone (``batches`` sleeps back to back, once per round); the sizes in a new order each round."""
+    devices = {"preparation alone": StandInNetwork(0.0), "synchronous": StandInNetwork(seconds),
+               "queued": QueuedStandIn(seconds)}
+    times: dict[tuple[int, str], list[float]] = {(size, name): [] for size in sizes
+                                                 for name in [*devices, "network alone"]}
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(batches):
+            devices["synchronous"].sleep()
+        network_alone = time.perf_counter() - start
+        for size in random.sample(sizes, len(sizes)):
+            times[size, "network alone"].append(network_alone)
+            with rows_per_tokenizer_call(size):
+                for name, device in devices.items():
+                    model.network = device
+                    times[size, name].append(throughput.fastest(lambda: model.logits(texts, labels), 1))
+    return times
+
+
+def print_overlap_by_call_size(times: dict[tuple[int, str], list[float]], sizes: list[int], rounds: int) -> None:
+    median = statistics.median
+    print(f"Rows per tokenizer call, the same stand-in for every size ({rounds} rounds, medians; the ratios are each "
+          "round's own, to the larger of that round's preparation alone and network alone):")
+    print()
+    print("| rows per call | preparation alone | synchronous | queued | network alone | synchronous × the larger "
+          "| queued × the larger |")
+    print("|---|---|---|---|---|---|---|")
+    for size in sizes:
+        larger = [max(prepared, network) for prepared, network in zip(times[size, "preparation alone"],
+                                                                       times[size, "network alone"])]
+        cells = [f"{median(times[size, name]):.3f} s" for name in ("preparation alone", "synchronous", "queued",
+                                                                      "network alone")]
+        cells += [f"{median(t / bound for t, bound in zip(times[size, name], larger)):.2f}"
+                  for name in ("synchronous", "queued")]
+        print(f"| {size} | " + " | ".join(cells) + " |")
 
 
 def loop_overhead(model, rows: list, seconds: float, max_batch_tokens: int, repeat: int) -> tuple[int, float]:
@@ -406,6 +463,8 @@ def main(argv=None) -> int:
     parser.add_argument("--slices", default=f"{_assembly.SLICE_ROWS},{_assembly.POOLED_SLICE_ROWS},{_model.PIECE_ROWS}",
                         help="rows per slice to measure the wake-up delay with (default: ours with the tokenizer's "
                              "pool off and on, and one per piece)")
+    parser.add_argument("--call-sizes", default=None,
+                        help="rows per tokenizer call to compare the overlap with (e.g. 16,32,64; default: none)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--overlap-only", action="store_true", help="stop after the overlap table")
     parser.add_argument("--worker-processes", action="store_true",
@@ -514,6 +573,11 @@ def measure(model, texts: list[str], labels: list[str], request, thread_counts: 
         print()
         print("The stream's first result after (fastest of the runs): " + ", ".join(
             f"{min(seconds) * 1000:.0f} ms ({name})" for name, seconds in stream_starts.items()))
+        if args.call_sizes:
+            sizes = [int(size) for size in args.call_sizes.split(",")]
+            print()
+            by_size = overlap_by_call_size(model, texts, labels, sizes, per_batch, batches, args.repeat)
+            print_overlap_by_call_size(by_size, sizes, args.repeat)
         if args.overlap_only:
             return 0
         print()
