@@ -4,6 +4,7 @@
 # Run from the repository root on a machine with CUDA PyTorch, transformers' dependencies, and the
 # wheels of gliclass 0.1.21 and transformers 5.24.0 in .whl/ (docs/benchmarks.md, "GPU"). Results
 # go to $OUT (default: ./gpu-results). SMOKE=1 runs the same steps with tiny sizes (any machine).
+# benchmarks/gpu_image_rehearsal.sh runs those SMOKE steps with the GPU machine's package versions.
 set -u -o pipefail
 OUT=${OUT:-gpu-results}
 mkdir -p "$OUT"
