@@ -21,10 +21,19 @@ else
     big=mini; n=512; tokens=16384; dtype=bf16; labels=1,16,256; repeat=2; parity_shapes=small,edge; host_n=2048; host_workers=1,2,4,8
 fi
 
+# The whole session's seconds: a step gets what is left if that is less than its own limit, and is skipped
+# under 15 s, so that the script ends on its own inside one device call (at most 600 s) and names what it cut.
+budget=${BUDGET:-570}
 failed=""
 step() {  # step NAME SECONDS COMMAND...: run with a time limit, keep its output, go on if it fails
-    local name=$1 limit=$2 status
+    local name=$1 limit=$2 status left=$((budget - SECONDS))
     shift 2
+    if [ "$left" -lt 15 ]; then
+        echo "== $name: skipped, $left s left of the session's $budget s"
+        failed="$failed $name"
+        return
+    fi
+    [ "$limit" -le "$left" ] || limit=$left
     echo "== $name: $*"
     timeout "$limit" "$@" 2>"$OUT/$name.err" | tee "$OUT/$name.md"
     status=${PIPESTATUS[0]}
