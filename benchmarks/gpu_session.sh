@@ -2,8 +2,10 @@
 # One GPU session's measurements for docs/benchmarks.md, sized for about 8 minutes on an H100/H200.
 #
 # Run from the repository root on a machine with CUDA PyTorch, transformers' dependencies, and the
-# wheels of gliclass 0.1.21 and transformers 5.24.0 in .whl/ (docs/benchmarks.md, "GPU"). Results
-# go to $OUT (default: ./gpu-results). SMOKE=1 runs the same steps with tiny sizes (any machine).
+# wheels of gliclass 0.1.21 and transformers 5.24.0 in .whl/ (docs/benchmarks.md, "GPU"). Results go to
+# $OUT (default: ./gpu-results) in five files at most, as a device call brings back no more than eight:
+# session.md (versions, then every step's output in order, as printed), errors.log (the steps' standard
+# error) and one JSON-lines file per throughput step. SMOKE=1 runs the same steps with tiny sizes (any machine).
 # benchmarks/gpu_image_rehearsal.sh runs those SMOKE steps with the GPU machine's package versions.
 set -u -o pipefail
 OUT=${OUT:-gpu-results}
@@ -29,19 +31,22 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, keep its output
     local name=$1 limit=$2 status left=$((budget - SECONDS))
     shift 2
     if [ "$left" -lt 15 ]; then
-        echo "== $name: skipped, $left s left of the session's $budget s"
+        say "== $name: skipped, $left s left of the session's $budget s"
         failed="$failed $name"
         return
     fi
     [ "$limit" -le "$left" ] || limit=$left
-    echo "== $name: $*"
-    timeout "$limit" "$@" 2>"$OUT/$name.err" | tee "$OUT/$name.md"
+    say "== $name: $*"
+    echo "== $name" >>"$OUT/errors.log"
+    timeout "$limit" "$@" 2>>"$OUT/errors.log" | tee -a "$OUT/session.md"
     status=${PIPESTATUS[0]}
-    echo "== $name finished with status $status"
+    say "== $name finished with status $status"
     [ "$status" = 0 ] || failed="$failed $name"
 }
+say() { echo "$*" | tee -a "$OUT/session.md"; }
+: >"$OUT/errors.log"
 
-python3 - <<'EOF' | tee "$OUT/versions.txt"
+python3 - <<'EOF' | tee "$OUT/session.md"
 from importlib.metadata import version
 import torch
 name = torch.cuda.get_device_name() if torch.cuda.is_available() else "no CUDA"
@@ -72,7 +77,7 @@ step host-pipeline 60 python3 benchmarks/host_pipeline.py --n "$host_n" --repeat
 step host-processes 60 python3 benchmarks/host_pipeline.py --n "$host_n" --repeat "$repeat" --workers "$host_workers" \
     --worker-processes
 if [ -n "$failed" ]; then
-    echo "== failed steps:$failed"
+    say "== failed steps:$failed"
     exit 1
 fi
-echo "== every step finished with status 0"
+say "== every step finished with status 0"
