@@ -15,7 +15,8 @@ if ls .whl/*.whl >/dev/null 2>&1; then
         .whl/*.whl || exit 1
     export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
 fi
-export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+# Nothing is downloaded: the checkpoints are built on the machine, and the GPU machine has no network.
+export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
 
 if [ "${SMOKE:-0}" = 1 ]; then
     big=tiny; n=6; tokens=1024; dtype=fp32; labels=1,4; repeat=1; parity_shapes=tiny; host_n=256; host_workers=1,2
