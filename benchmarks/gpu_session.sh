@@ -60,9 +60,7 @@ step parity 60 python3 benchmarks/gpu_parity.py --shapes "$parity_shapes" --n 32
 if python3 -c "import pytest" 2>/dev/null; then
     step gpu-tests 90 python3 -m pytest -q -p no:cacheprovider -m gpu tests/core/test_gpu.py
 fi
-# 1. The DeBERTa attention alone: transformers' eager against the fused default.
-step attention 60 python3 benchmarks/attention.py --shapes "$big" --dtype "$dtype" --tokens "$tokens" --repeat 5
-# 2. Side by side with the reference, mixed lengths: mini with both attentions, then edge and ultra.
+# 1. Side by side with the reference, mixed lengths: mini with both attentions, then edge and ultra.
 step throughput-mini 150 python3 benchmarks/throughput.py --shapes "$big" --dtype "$dtype" --lengths mixed \
     --labels "$labels" --n "$n" --repeat "$repeat" --variants fp32,eager --json "$OUT/throughput-mini.jsonl"
 if [ "${SMOKE:-0}" != 1 ]; then
@@ -71,6 +69,8 @@ if [ "${SMOKE:-0}" != 1 ]; then
     step throughput-ultra 100 python3 benchmarks/throughput.py --shapes ultra --dtype bf16 --lengths mixed \
         --labels "$labels" --n 256 --repeat 1 --json "$OUT/throughput-ultra.jsonl"
 fi
+# 2. The DeBERTa attention alone, after the throughput table: transformers' eager against the fused default.
+step attention 60 python3 benchmarks/attention.py --shapes "$big" --dtype "$dtype" --tokens "$tokens" --repeat 5
 # 3. The host side alone, last (the GPU table comes first if the session runs short): preparation rates (also
 # with the tokenizer's own thread pool on, which this script otherwise turns off), and overlap with a fixed-time
 # stand-in network; then the same with tokenization and assembly in worker processes.
