@@ -105,6 +105,13 @@ class StandInNetwork(torch.nn.Module):
         if self.seconds:
             time.sleep(self.seconds)
 
+    def back_to_back(self, batches: int) -> float:
+        """Seconds that ``batches`` forward passes' sleeps take back to back: the network alone."""
+        start = time.perf_counter()
+        for _ in range(batches):
+            self.sleep()
+        return time.perf_counter() - start
+
     def forward(self, batch):
         self.batches += 1
         start = time.perf_counter()
@@ -315,10 +322,7 @@ def overlap_by_call_size(model, texts: list[str], labels: list[str], sizes: list
     times: dict[tuple[int, str], list[float]] = {(size, name): [] for size in sizes
                                                  for name in [*devices, "network alone"]}
     for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(batches):
-            devices["synchronous"].sleep()
-        network_alone = time.perf_counter() - start
+        network_alone = devices["synchronous"].back_to_back(batches)
         for size in random.sample(sizes, len(sizes)):
             times[size, "network alone"].append(network_alone)
             with rows_per_tokenizer_call(size):
@@ -359,10 +363,7 @@ def loop_overhead(model, rows: list, seconds: float, max_batch_tokens: int, repe
         for _ in stream_batches(runner, groups, batch_size=None, max_batch_tokens=max_batch_tokens):
             pass
         elapsed = time.perf_counter() - start
-        start = time.perf_counter()
-        for _ in range(network.batches):
-            network.sleep()
-        extra.append((elapsed - (time.perf_counter() - start)) / network.batches)
+        extra.append((elapsed - network.back_to_back(network.batches)) / network.batches)
     return network.batches, min(extra)
 
 
@@ -532,10 +533,7 @@ def measure(model, texts: list[str], labels: list[str], request, thread_counts: 
         stream_batches_run = devices["preparation"].batches
         sync_idle: dict[str, float] = {}
         for _ in range(args.repeat):  # interleaved, so that a slow spell of a shared machine hits every figure
-            start = time.perf_counter()
-            for _ in range(batches):
-                stand_in.sleep()
-            times["network", "call"].append(time.perf_counter() - start)
+            times["network", "call"].append(stand_in.back_to_back(batches))
             for (name, device), (way, run) in product(devices.items(), ways.items()):
                 model.network = device
                 stand_in.spans, counted = [], devices["preparation"].batches
