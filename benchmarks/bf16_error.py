@@ -72,12 +72,12 @@ def main(argv=None) -> int:
     print("| shape | labels | " + " | ".join(f"{a[0]} {a[1]} vs {b[0]} {b[1]}" for a, b in COMPARISONS) + " |")
     print("|---|---|" + "---|" * len(COMPARISONS))
     texts = throughput.make_texts("mixed", args.n)
+    counts = [int(count) for count in args.labels.split(",")]
+    label_sets = [throughput.make_labels(count) for count in counts]
     for shape in args.shapes.split(","):
         with tempfile.TemporaryDirectory() as folder:
             reference, tokenizer = throughput.build_checkpoint(shape, Path(folder), device=device)
-            counts = [int(count) for count in args.labels.split(",")]
-            scores = scores_by_dtype(Path(folder), reference, tokenizer, texts,
-                                     [throughput.make_labels(count) for count in counts], device)
+            scores = scores_by_dtype(Path(folder), reference, tokenizer, texts, label_sets, device)
             for count in counts:
                 cells = [f"{np.abs(scores[(*a, count)] - scores[(*b, count)]).max():.2g}" for a, b in COMPARISONS]
                 print(f"| {shape} | {count} | " + " | ".join(cells) + " |", flush=True)
