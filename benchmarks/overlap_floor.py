@@ -50,7 +50,6 @@ from gliclass_integrations.core._requests import build_request
 PIECE = 64
 CPU = torch.device("cpu")
 PIPELINES = ("bare", "bare, collated", "engine")
-WHERE = ("before", "between", "inside", "after")
 
 
 def threaded(model, requests: list, seconds: float, workers: int,
@@ -159,8 +158,8 @@ def main(argv=None) -> int:
     print("|---|---|---|---|---|")
     for pipeline, record in times.items():
         where = " / ".join(f"{statistics.median(column):.0f}" for column in zip(*record["where"]))
-        alone, overlapped = statistics.median(record["alone"]), statistics.median(record["overlapped"])
-        print(f"| {pipeline} | {alone:.3f} s | {overlapped:.3f} s | {min(record['ratio']):.2f} / "
+        preparation, overlapped = statistics.median(record["alone"]), statistics.median(record["overlapped"])
+        print(f"| {pipeline} | {preparation:.3f} s | {overlapped:.3f} s | {min(record['ratio']):.2f} / "
               f"{statistics.median(record['ratio']):.2f} | {where} |")
     return 0
 
