@@ -43,7 +43,9 @@ built at start-up; nothing is downloaded), on N texts of W words with L labels:
    while host threads prepare texts: how much preparation slows a launch-bound forward pass.
 8. The GIL's share of preparation: one host thread, the tokenizer's pool off, timed in the tokenizer's
    batch calls (which release the GIL) and outside them (our Python, which holds it). Host threads cannot
-   prepare faster than one thread's rate divided by that share, however many cores the host has.
+   prepare faster than one thread's rate divided by that share, however many cores the host has. Beside it,
+   the least any layout holds the GIL for: each row's ids read from the tokenizer's encodings (made
+   beforehand) and made an array, nothing else.
 
 9. Rows per tokenizer call (``--call-sizes 16,32,64``): the overlap measured again with the rows tokenized and
    laid out that many per call, round after round, the sizes in a new order each round and the stand-in's time
@@ -80,6 +82,7 @@ from contextlib import contextmanager
 from itertools import pairwise, product
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -243,6 +246,21 @@ def gil_share(model, request) -> tuple[float, float]:
         start = time.perf_counter()
         model.encode(request)
         return time.perf_counter() - start, tokenizing.seconds
+
+
+def least_layout(model, texts: list[str]) -> float:
+    """Seconds that the least any layout must do with the tokenizer's output holds the GIL: each row's ids read
+    from its encoding (a Python list) and made an array, for encodings made beforehand (one thread, the same
+    slices as the assembler's with the tokenizer's pool off)."""
+    encode = model.assembler.tokenizer._encode_batch_without_offsets
+    size = _assembly.SLICE_ROWS
+    with throughput.tokenizer_pool(False):
+        encodings = [encode(texts[start : start + size], add_special_tokens=False)
+                     for start in range(0, len(texts), size)]
+    start = time.perf_counter()
+    for piece in encodings:
+        [np.array(encoding.ids, dtype=np.int64) for encoding in piece]
+    return time.perf_counter() - start
 
 
 LAUNCHED_OPS = 300  # the order of a small encoder's kernel launches in one forward pass
@@ -643,11 +661,15 @@ def measure(model, texts: list[str], labels: list[str], request, thread_counts: 
         shares = [gil_share(model, request) for _ in range(args.repeat)]
         total, inside = min(shares)
         held = (total - inside) / total
+        least = min(least_layout(model, texts) for _ in range(args.repeat))
         print()
         print(f"The GIL's share of preparation (`GLiClass.encode`, one thread, tokenizer pool off, fastest of "
               f"{args.repeat}): {total:.2f} s, {inside:.2f} s of it in the tokenizer (GIL released), {held:.0%} "
               f"holding the GIL: host threads cannot prepare more than {1 / held:.1f} × one thread's "
-              f"{args.n / total:,.0f} texts/s ({args.n / (total - inside):,.0f} texts/s) on any number of cores.")
+              f"{args.n / total:,.0f} texts/s ({args.n / (total - inside):,.0f} texts/s) on any number of cores. "
+              f"Of the {total - inside:.3f} s holding the GIL, {least:.3f} s is the least any layout needs (each "
+              f"row's ids read from the tokenizer and made an array); the rest, {total - inside - least:.3f} s "
+              f"({(total - inside - least) / total:.0%} of preparation), is our assembly beyond that.")
     return 0
 
 
