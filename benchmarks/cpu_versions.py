@@ -57,9 +57,7 @@ def main(argv=None) -> int:
     print("|---|---|---|---|")
     saved = {}
     for shape in args.shapes.split(","):
-        folder = args.folder / shape
-        if not (folder / "config.json").exists():
-            throughput.build_checkpoint(shape, folder)
+        folder = checkpoint(args.folder, shape)
         model = GLiClass.from_pretrained(folder, device="cpu", dtype="float32")
         texts = throughput.make_texts("mixed", args.n)
         for n_labels in map(int, args.labels.split(",")):
@@ -75,6 +73,14 @@ def main(argv=None) -> int:
     return 0
 
 
+def checkpoint(root: Path, shape: str) -> Path:
+    """The folder of the benchmark checkpoint of ``shape`` under ``root``, built there on first use."""
+    folder = root / shape
+    if not (folder / "config.json").exists():
+        throughput.build_checkpoint(shape, folder)
+    return folder
+
+
 def side_by_side(other, args) -> int:
     """Both versions in this process, each cell's calls alternated round after round."""
     versions = {"this": GLiClass, "other": other.GLiClass}
@@ -84,9 +90,7 @@ def side_by_side(other, args) -> int:
     print("|---|---|---|---|---|---|")
     cpu = torch.device("cpu")
     for shape in args.shapes.split(","):
-        folder = args.folder / shape
-        if not (folder / "config.json").exists():
-            throughput.build_checkpoint(shape, folder)
+        folder = checkpoint(args.folder, shape)
         models = {name: cls.from_pretrained(folder, device="cpu", dtype="float32") for name, cls in versions.items()}
         texts = throughput.make_texts("mixed", args.n)
         for n_labels in map(int, args.labels.split(",")):
